@@ -1,0 +1,73 @@
+# Shared helpers for Tollgate's scripts. Source it; do not run it.
+# Every process a script starts is recorded by PID and stopped by PID, never by name.
+
+set -euo pipefail
+
+TOLLGATE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TOLLGATE_ROOT
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+
+# Installs redis-server and libhiredis-dev with apt-get when one is missing.
+ensure_packages() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+    pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        export DEBIAN_FRONTEND=noninteractive
+        $sudo apt-get update -qq
+        $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+STARTED_PIDS=()
+
+# Remembers a PID to stop when the script exits.
+track_pid() { STARTED_PIDS+=("$1"); }
+
+# Stops every process this script started (SIGTERM, then SIGKILL after 10 s), newest first.
+stop_started() {
+    local i pid
+    for ((i=${#STARTED_PIDS[@]}-1; i>=0; i--)); do
+        pid="${STARTED_PIDS[$i]}"
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+}
+
+# start_redis PORT DIR [extra redis-server arguments...]: a redis-server on 127.0.0.1:PORT
+# whose files live in DIR; waits until it answers PING.
+start_redis() {
+    local port="$1" dir="$2"; shift 2
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --logfile "$dir/redis.log" \
+        --save "" --appendonly no --daemonize no "$@" &
+    local pid=$!
+    track_pid "$pid"
+    for _ in $(seq 1 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "redis-server on port $port did not start; its log:"
+    tail -20 "$dir/redis.log" >&2 || true
+    return 1
+}
+
+# Where build products go (debug unless TOLLGATE_CONFIGURATION says otherwise).
+bin_path() {
+    (cd "$TOLLGATE_ROOT" && swift build -c "${TOLLGATE_CONFIGURATION:-debug}" --show-bin-path)
+}
