@@ -36,6 +36,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TollgateCore",
+            dependencies: ["TollgateRedis"],
+            resources: [.copy("Resources")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RedisTestSupport",
             dependencies: ["TollgateRedis"],
             path: "Tests/RedisTestSupport",
@@ -60,6 +66,12 @@ let package = Package(
         .testTarget(
             name: "TollgateRedisTests",
             dependencies: ["TollgateRedis", "RedisTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TollgateCoreTests",
+            dependencies: ["TollgateCore", "TollgateRedis", "RedisTestSupport"],
+            resources: [.copy("Payloads")],
             swiftSettings: strict
         ),
     ]

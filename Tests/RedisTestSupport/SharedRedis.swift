@@ -5,13 +5,14 @@ import TollgateRedis
 /// Each test works under its own key prefix (``uniquePrefix(_:)``) and deletes it after.
 public actor SharedRedis {
     public static let shared = SharedRedis()
-    private var server: RedisServer?
+    private var starting: Task<RedisServer, any Error>?
 
     public func server() async throws -> RedisServer {
-        if let server { return server }
-        let started = try await RedisServer.start()
-        server = started
-        return started
+        // One start, however many tests ask at once (the actor is re-entered while it awaits).
+        if let starting { return try await starting.value }
+        let task = Task { try await RedisServer.start() }
+        starting = task
+        return try await task.value
     }
 
     public static func server() async throws -> RedisServer { try await shared.server() }

@@ -1,0 +1,119 @@
+import Foundation
+
+/// A level of the customer hierarchy a request is checked against.
+public enum Scope: String, Sendable, Hashable, Codable, CaseIterable {
+    case key, workspace, organization, user
+
+    /// The letter that starts the subject's field in the state hash.
+    public var letter: String {
+        switch self {
+        case .key: "k"
+        case .workspace: "w"
+        case .organization: "o"
+        case .user: "u"
+        }
+    }
+}
+
+/// One level a request is checked against: which subject, which limits.
+public struct LevelPlan: Sendable, Hashable {
+    public var scope: Scope
+    public var id: String
+    public var limits: Limits
+
+    /// The subject's field in the organisation's state hash.
+    public var field: String {
+        switch scope {
+        case .organization: "o"
+        case .workspace: "w:\(id)"
+        case .key: "k:\(id)"
+        case .user: "u:\(id)"
+        }
+    }
+}
+
+/// Everything the configuration says about one request: who, which tier, which limits at
+/// which level, which price, which calendar.
+public struct RequestPlan: Sendable {
+    public var organization: Organization
+    public var workspace: Workspace
+    public var key: APIKey
+    /// The tier that governs behaviour: the workspace's if it has one, else the organisation's.
+    public var tier: Tier
+    /// Key, workspace, organisation, then the user cap if the tier has one and a user is named.
+    public var levels: [LevelPlan]
+    /// UTC offset of the organisation's timezone at the request's time, in milliseconds.
+    public var timezoneOffsetMillis: Int64
+    public var timezone: TimeZone
+}
+
+/// Why a request cannot be planned: each maps to one HTTP status.
+public struct PlanError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// 404
+        case unknownKey
+        /// 403
+        case suspended
+        /// 422
+        case unknownModel
+        /// 403
+        case modelNotAllowed
+        /// 422
+        case invalid
+    }
+
+    public let kind: Kind
+    public let message: String
+    public var description: String { message }
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+extension TollgateConfiguration {
+    /// Resolves a request for `apiKey` (and optionally an end `user`) at `time` (ms since 1970).
+    public func plan(apiKey: String, user: String? = nil, at time: Int64) throws(PlanError) -> RequestPlan {
+        guard let key = keys[apiKey], let workspace = workspaces[key.workspace],
+              let organization = organizations[workspace.organization], let orgTier = tiers[organization.tier] else {
+            throw PlanError(.unknownKey, "unknown api_key")
+        }
+        if organization.suspended { throw PlanError(.suspended, "the organization is suspended") }
+        if workspace.suspended { throw PlanError(.suspended, "the workspace is suspended") }
+        if key.suspended { throw PlanError(.suspended, "the api_key is suspended") }
+
+        let workspaceTier = workspace.tier.flatMap { tiers[$0] }
+        let tier = workspaceTier ?? orgTier
+        var levels = [
+            LevelPlan(scope: .key, id: key.id, limits: key.overrides),
+            LevelPlan(scope: .workspace, id: workspace.id, limits: (workspaceTier?.limits ?? .none).applying(workspace.overrides)),
+            LevelPlan(scope: .organization, id: organization.id, limits: orgTier.limits.applying(organization.overrides)),
+        ]
+        if let caps = tier.userCaps, !caps.isEmpty, let user, !user.isEmpty {
+            levels.append(LevelPlan(scope: .user, id: user, limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
+        }
+        let timezone = TimeZone(identifier: orgTier.timezone) ?? TimeZone(identifier: "UTC")!
+        let offset = Int64(timezone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1000))) * 1000
+        return RequestPlan(organization: organization, workspace: workspace, key: key, tier: tier, levels: levels,
+                           timezoneOffsetMillis: offset, timezone: timezone)
+    }
+
+    /// The price `model` is charged at under `plan`, at `time`: refused when the model is
+    /// not allowed for the key or tier, or unknown and the tier has no fallback price.
+    public func price(_ model: String, for plan: RequestPlan, at time: Int64) throws(PlanError) -> ResolvedPrice {
+        let resolved = pricing.resolve(model, at: time)
+        let canonical = resolved?.model ?? model
+        if let allowed = plan.tier.allowedModels, !modelMatches(canonical, allowed), !modelMatches(model, allowed) {
+            throw PlanError(.modelNotAllowed, "model '\(model)' is not allowed for this tier")
+        }
+        if let allowed = plan.key.allowedModels, !modelMatches(canonical, allowed), !modelMatches(model, allowed) {
+            throw PlanError(.modelNotAllowed, "model '\(model)' is not allowed for this api_key")
+        }
+        if let resolved { return resolved }
+        if let fallback = plan.tier.fallbackPrice {
+            return ResolvedPrice(model: model, provider: "unknown", prices: fallback, versionID: "fallback@\(plan.tier.name)")
+        }
+        throw PlanError(.unknownModel, "unknown model '\(model)': it has no price and the tier names no fallback price")
+    }
+}

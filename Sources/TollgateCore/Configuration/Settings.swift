@@ -1,0 +1,56 @@
+/// Deployment-wide settings, part of the configuration every process shares.
+public struct Settings: Sendable, Hashable, Codable {
+    /// The currency of every price and budget.
+    public var currency: Currency
+    /// Ledger partitions (hash tags `{p0}` … `{pN-1}`) organisations map onto. Fixed once
+    /// traffic has flowed: changing it would move every organisation's state.
+    public var partitions: Int
+    /// Length of the TPM/RPM window.
+    public var windowSeconds: Int
+    /// Width of one window bucket. The window counts every bucket that overlaps the last
+    /// `windowSeconds`, so admitted tokens never exceed a limit over any rolling window.
+    public var bucketMilliseconds: Int
+    /// How long request ids are remembered, so retries never charge twice.
+    public var idempotencyHours: Int
+
+    public init(currency: Currency = .usd, partitions: Int = 16, windowSeconds: Int = 60, bucketMilliseconds: Int = 2_000, idempotencyHours: Int = 24) {
+        self.currency = currency
+        self.partitions = partitions
+        self.windowSeconds = windowSeconds
+        self.bucketMilliseconds = bucketMilliseconds
+        self.idempotencyHours = idempotencyHours
+    }
+
+    public var windowMilliseconds: Int64 { Int64(windowSeconds) * 1_000 }
+
+    /// Buckets a window spans, counting the partial one at each end.
+    public var bucketsPerWindow: Int { (windowSeconds * 1_000 + bucketMilliseconds - 1) / bucketMilliseconds + 1 }
+
+    public var problems: [String] {
+        var problems: [String] = []
+        if !(1...1_024).contains(partitions) { problems.append("partitions must be between 1 and 1024") }
+        if !(1...3_600).contains(windowSeconds) { problems.append("window_seconds must be between 1 and 3600") }
+        if bucketMilliseconds < 50 { problems.append("bucket_milliseconds must be at least 50") }
+        if bucketsPerWindow > 256 { problems.append("a window may span at most 256 buckets (window_seconds × 1000 / bucket_milliseconds)") }
+        if !(1...24 * 90).contains(idempotencyHours) { problems.append("idempotency_hours must be between 1 and 2160") }
+        return problems
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case currency, partitions
+        case windowSeconds = "window_seconds"
+        case bucketMilliseconds = "bucket_milliseconds"
+        case idempotencyHours = "idempotency_hours"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Settings()
+        self.init(
+            currency: try container.decodeIfPresent(Currency.self, forKey: .currency) ?? defaults.currency,
+            partitions: try container.decodeIfPresent(Int.self, forKey: .partitions) ?? defaults.partitions,
+            windowSeconds: try container.decodeIfPresent(Int.self, forKey: .windowSeconds) ?? defaults.windowSeconds,
+            bucketMilliseconds: try container.decodeIfPresent(Int.self, forKey: .bucketMilliseconds) ?? defaults.bucketMilliseconds,
+            idempotencyHours: try container.decodeIfPresent(Int.self, forKey: .idempotencyHours) ?? defaults.idempotencyHours)
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+import TollgateRedis
+
+/// What a reservation asks for.
+public struct ReserveRequest: Sendable, Hashable {
+    public var requestID: String
+    public var model: String
+    public var inputTokens: Int64
+    public var maxOutputTokens: Int64?
+    public var user: String?
+    public var feature: String?
+    public var session: String?
+
+    public init(requestID: String, model: String, inputTokens: Int64, maxOutputTokens: Int64? = nil, user: String? = nil, feature: String? = nil, session: String? = nil) {
+        self.requestID = requestID
+        self.model = model
+        self.inputTokens = inputTokens
+        self.maxOutputTokens = maxOutputTokens
+        self.user = user
+        self.feature = feature
+        self.session = session
+    }
+}
+
+/// What a commit or record reports.
+public struct SettleRequest: Sendable, Hashable {
+    public enum Kind: String, Sendable { case commit, record }
+    public var kind: Kind
+    public var requestID: String
+    public var usage: TokenUsage
+    public var format: UsageFormat?
+    /// The model actually used; nil means "as reserved" (commit only).
+    public var price: ResolvedPrice?
+    public var user: String?
+    public var feature: String?
+    public var session: String?
+    public var latencyMillis: Int64?
+    public var cacheHit: Bool?
+
+    public init(kind: Kind, requestID: String, usage: TokenUsage, format: UsageFormat? = nil, price: ResolvedPrice? = nil,
+                user: String? = nil, feature: String? = nil, session: String? = nil, latencyMillis: Int64? = nil, cacheHit: Bool? = nil) {
+        self.kind = kind
+        self.requestID = requestID
+        self.usage = usage
+        self.format = format
+        self.price = price
+        self.user = user
+        self.feature = feature
+        self.session = session
+        self.latencyMillis = latencyMillis
+        self.cacheHit = cacheHit
+    }
+}
+
+/// Errors of the engine beyond Redis' own.
+public struct EngineError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Redis failed (see ``redis``).
+        case redis
+        /// A commit found no live hold and named no model to price the usage with.
+        case noModel
+        /// Redis answered in a shape the engine does not understand.
+        case unexpectedReply
+    }
+
+    public let kind: Kind
+    public let message: String
+    public let redis: RedisError?
+
+    public var description: String { message }
+
+    static func from(_ error: RedisError) -> EngineError { EngineError(kind: .redis, message: error.description, redis: error) }
+    static func unexpected(_ reply: RedisReply, _ script: String) -> EngineError {
+        EngineError(kind: .unexpectedReply, message: "unexpected reply from \(script): \(reply)", redis: nil)
+    }
+}
+
+/// Reserve, commit, record, release and read quotas: one script call, one round trip each.
+public struct QuotaEngine: Sendable {
+    public let redis: any RedisExecutor
+    public let keys: KeyLayout
+    public let scripts: QuotaScripts
+    /// Added to Redis' clock in every script: 0 in production; tests move time with it.
+    public var clockOffsetMillis: Int64
+
+    public init(redis: any RedisExecutor, keys: KeyLayout, scripts: QuotaScripts, clockOffsetMillis: Int64 = 0) {
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts
+        self.clockOffsetMillis = clockOffsetMillis
+    }
+
+    // MARK: Reserve
+
+    public func reserve(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) async throws(EngineError) -> ReserveDecision {
+        let organization = plan.organization.id
+        let outputEstimate = request.maxOutputTokens ?? plan.tier.defaultOutputTokens
+        var arguments: [any RedisArgument] = [
+            keys.holdMember(organization: organization, id: request.requestID),
+            clockOffsetMillis, plan.timezoneOffsetMillis,
+            settings.bucketMilliseconds, settings.bucketsPerWindow,
+            Int64(plan.tier.holdSeconds) * 1_000, Int64(settings.idempotencyHours) * 3_600_000,
+            request.inputTokens, outputEstimate,
+            price.model, price.provider, price.versionID,
+        ]
+        arguments += price.prices.effective.map { $0 as any RedisArgument }
+        arguments += [request.user ?? "", request.feature ?? "", request.session ?? "", plan.tier.name, plan.key.id, plan.workspace.id]
+        Self.appendLevels(plan.levels, to: &arguments)
+
+        let reply = try await run(scripts.reserve, keys: [
+            keys.state(organization: organization),
+            keys.request(organization: organization, id: request.requestID),
+            keys.holds(organization: organization),
+        ], arguments)
+        guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "reserve") }
+        let currency = settings.currency
+        switch status {
+        case 1 where parts.count >= 11:
+            let hold = Hold(requestID: request.requestID, expiresAt: parts[1].int ?? 0, estimatedTokens: parts[2].int ?? 0,
+                            estimatedCost: Money(nanos: parts[3].int ?? 0, currency: currency), priceVersion: price.versionID)
+            return .allowed(hold, Self.status(parts, from: 5))
+        case 0 where parts.count >= 11:
+            let limit = parts[1].string ?? "?"
+            let index = max(0, min(plan.levels.count - 1, Int(parts[2].int ?? 1) - 1))
+            let scope = plan.levels[index].scope
+            let tooLarge = parts[4].int == 1
+            let reason = tooLarge ? .tooLarge : scope == .user ? .userCap : Self.reason(limit)
+            let retry = parts[3].int.flatMap { $0 < 0 ? nil : Duration.milliseconds(max(1, $0)) }
+            return .limited(LimitRefusal(reason: reason, limit: limit, scope: scope, retryAfter: tooLarge ? nil : retry), Self.status(parts, from: 5))
+        case 2 where parts.count >= 5:
+            let state = parts[1].string ?? "?"
+            guard state == "H" else { return .alreadyUsed(state: Self.stateName(state)) }
+            return .alreadyHeld(Hold(requestID: request.requestID, expiresAt: parts[2].int ?? 0, estimatedTokens: parts[3].int ?? 0,
+                                     estimatedCost: Money(nanos: parts[4].int ?? 0, currency: currency), priceVersion: price.versionID))
+        default:
+            throw .unexpected(reply, "reserve")
+        }
+    }
+
+    // MARK: Commit and record
+
+    public func settle(_ request: SettleRequest, plan: RequestPlan, settings: Settings) async throws(EngineError) -> Settlement {
+        let organization = plan.organization.id
+        var arguments: [any RedisArgument] = [
+            keys.holdMember(organization: organization, id: request.requestID),
+            clockOffsetMillis, plan.timezoneOffsetMillis,
+            settings.bucketMilliseconds, settings.bucketsPerWindow,
+            Int64(settings.idempotencyHours) * 3_600_000, request.kind.rawValue,
+        ]
+        arguments += request.usage.components.map { $0 as any RedisArgument }
+        arguments += [request.latencyMillis.map(String.init) ?? "", request.cacheHit.map { $0 ? "1" : "0" } ?? ""]
+        if let price = request.price {
+            arguments += [price.model, price.provider, price.versionID]
+            arguments += price.prices.effective.map { $0 as any RedisArgument }
+        } else {
+            arguments += ["", "", "", 0, 0, 0, 0, 0]
+        }
+        arguments += [request.user ?? "", request.feature ?? "", request.session ?? "", plan.tier.name, plan.key.id, plan.workspace.id,
+                      organization, request.requestID, request.format?.rawValue ?? ""]
+        var levels = plan.levels
+        // Without the user named, a hold's user cap is still settled: the script takes the user from the hold.
+        if request.user == nil, let caps = plan.tier.userCaps, !caps.isEmpty {
+            levels.append(LevelPlan(scope: .user, id: "", limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
+        }
+        Self.appendLevels(levels, to: &arguments)
+
+        let reply = try await run(scripts.settle, keys: [
+            keys.state(organization: organization),
+            keys.request(organization: organization, id: request.requestID),
+            keys.holds(organization: organization),
+            keys.ledger(organization: organization),
+        ], arguments)
+        guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "settle") }
+        if status == 0 {
+            throw EngineError(kind: .noModel, message: "request_id '\(request.requestID)' has no live reservation: name the model to record its usage", redis: nil)
+        }
+        guard parts.count >= 12 else { throw .unexpected(reply, "settle") }
+        let usage = TokenUsage(input: parts[7].int ?? 0, cachedInput: parts[8].int ?? 0, cacheWrite: parts[9].int ?? 0,
+                               output: parts[10].int ?? 0, reasoning: parts[11].int ?? 0)
+        let over = parts[5].string ?? ""
+        return Settlement(isNew: status == 1, usage: usage, cost: Money(nanos: parts[1].int ?? 0, currency: settings.currency),
+                          priceVersion: parts[2].string ?? "", model: parts[3].string ?? "", settledHold: parts[4].int == 1,
+                          overLimits: over.isEmpty ? [] : over.split(separator: ",").map(String.init), settledAt: parts[6].int ?? 0)
+    }
+
+    // MARK: Release and expiry
+
+    public enum ReleaseMode: String, Sendable { case release, expire }
+
+    public func release(requestID: String, organization: String, timezoneOffsetMillis: Int64, mode: ReleaseMode = .release, settings: Settings) async throws(EngineError) -> ReleaseOutcome {
+        let reply = try await run(scripts.release, keys: [
+            keys.state(organization: organization),
+            keys.request(organization: organization, id: requestID),
+            keys.holds(organization: organization),
+        ], [
+            keys.holdMember(organization: organization, id: requestID), clockOffsetMillis, timezoneOffsetMillis,
+            settings.bucketMilliseconds, settings.bucketsPerWindow, Int64(settings.idempotencyHours) * 3_600_000, mode.rawValue,
+        ])
+        guard let parts = reply.array, parts.count >= 2, let status = parts[0].int, let word = parts[1].string else { throw .unexpected(reply, "release") }
+        switch (status, word) {
+        case (1, "released"): return .released(tokens: parts[2].int ?? 0, cost: Money(nanos: parts[3].int ?? 0, currency: settings.currency))
+        case (1, "expired"): return .expired(tokens: parts[2].int ?? 0, cost: Money(nanos: parts[3].int ?? 0, currency: settings.currency))
+        case (2, "released"): return .alreadyReleased
+        case (2, "expired"): return .alreadyExpired
+        case (0, "committed"): return .alreadyCommitted
+        case (0, "unknown"): return .unknown
+        case (0, "live"): return .notDue
+        default: throw .unexpected(reply, "release")
+        }
+    }
+
+    // MARK: Quota
+
+    public func quota(plan: RequestPlan, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
+        var arguments: [any RedisArgument] = [clockOffsetMillis, plan.timezoneOffsetMillis, settings.bucketMilliseconds, settings.bucketsPerWindow]
+        arguments += plan.levels.map { $0.field as any RedisArgument }
+        let reply = try await run(scripts.quota, keys: [keys.state(organization: plan.organization.id)], arguments)
+        guard let parts = reply.array, parts.count == 1 + plan.levels.count * 10, let now = parts[0].int else { throw .unexpected(reply, "quota") }
+        let currency = settings.currency
+        let levels = plan.levels.enumerated().map { index, level in
+            let p = Array(parts[(1 + index * 10)..<(11 + index * 10)])
+            return LevelUsage(level: level, windowTracked: p[0].int == 1, windowTokens: p[1].int ?? 0, windowRequests: p[2].int ?? 0,
+                              windowReset: .milliseconds(p[3].int ?? 0),
+                              daySpent: Money(nanos: p[4].int ?? 0, currency: currency), dayHeld: Money(nanos: p[5].int ?? 0, currency: currency),
+                              dayTokens: p[6].int ?? 0,
+                              monthSpent: Money(nanos: p[7].int ?? 0, currency: currency), monthHeld: Money(nanos: p[8].int ?? 0, currency: currency),
+                              monthTokens: p[9].int ?? 0)
+        }
+        let resets = PeriodCalendar(timezone: plan.timezone).resets(after: now)
+        return QuotaSnapshot(now: now, levels: levels, dayResetsAt: resets.day, monthResetsAt: resets.month)
+    }
+
+    // MARK: Plumbing
+
+    private func run(_ script: RedisScript, keys: [String], _ arguments: [any RedisArgument]) async throws(EngineError) -> RedisReply {
+        assert(KeyLayout.sameSlot(keys), "keys of one script must share a slot: \(keys)")
+        do {
+            return try await redis.run(script, keys: keys, arguments: arguments)
+        } catch {
+            throw .from(error)
+        }
+    }
+
+    /// Count, then per level: kind, field, tpm, rpm, daily budget, monthly budget, daily tokens,
+    /// monthly tokens ('' for "no limit"; amounts in nano-units).
+    static func appendLevels(_ levels: [LevelPlan], to arguments: inout [any RedisArgument]) {
+        arguments.append(levels.count)
+        for level in levels {
+            let limits = level.limits
+            arguments.append(level.scope.letter)
+            arguments.append(level.scope == .user && level.id.isEmpty ? "" : level.field)
+            arguments.append(limits.tpm.map(String.init) ?? "")
+            arguments.append(limits.rpm.map(String.init) ?? "")
+            arguments.append(limits.dailyBudget.map { String($0.nanos) } ?? "")
+            arguments.append(limits.monthlyBudget.map { String($0.nanos) } ?? "")
+            arguments.append(limits.dailyTokens.map(String.init) ?? "")
+            arguments.append(limits.monthlyTokens.map(String.init) ?? "")
+        }
+    }
+
+    static func status(_ parts: [RedisReply], from index: Int) -> RateLimitStatus {
+        func value(_ offset: Int) -> Int64? { parts[index + offset].int.flatMap { $0 < 0 ? nil : $0 } }
+        return RateLimitStatus(tokensLimit: value(0), tokensRemaining: value(1), tokensReset: .milliseconds(max(0, value(2) ?? 0)),
+                               requestsLimit: value(3), requestsRemaining: value(4), requestsReset: .milliseconds(max(0, value(5) ?? 0)))
+    }
+
+    static func reason(_ limit: String) -> LimitReason {
+        switch limit {
+        case "tpm": .tpm
+        case "rpm": .rpm
+        case "budget_daily", "tokens_daily": .budgetDaily
+        default: .budgetMonthly
+        }
+    }
+
+    static func stateName(_ state: String) -> String {
+        switch state {
+        case "C": "committed"
+        case "R": "released"
+        case "X": "expired"
+        default: state
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import TollgateRedis
+
+/// Every Redis key and channel Tollgate uses, built in one place.
+///
+/// Per-request state lives under a partition hash tag, `{p<N>}`, chosen by a stable hash
+/// of the organisation id, so that the organisation's state hash, its request records, the
+/// partition's hold index and its ledger stream share one Cluster slot and one script can
+/// touch them all. Configuration lives under `{cfg}`.
+public struct KeyLayout: Sendable, Hashable {
+    public let prefix: String
+    public let partitions: Int
+
+    public init(prefix: String = "tg", partitions: Int = 16) {
+        self.prefix = prefix
+        self.partitions = max(1, partitions)
+    }
+
+    /// The organisation's partition: FNV-1a (32-bit) of its id, modulo the partition count.
+    public func partition(of organization: String) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in organization.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return Int(hash % UInt32(partitions))
+    }
+
+    public func tag(_ partition: Int) -> String { "\(prefix):{p\(partition)}" }
+
+    /// Hash of the organisation's live counters: one field per subject (`o`, `w:<id>`,
+    /// `k:<id>`, `u:<id>`), each a packed window + budget record.
+    public func state(organization: String) -> String { "\(tag(partition(of: organization))):s:\(organization)" }
+
+    /// The record of one request id: its hold while live, then its outcome, kept for the
+    /// idempotency retention.
+    public func request(organization: String, id: String) -> String { "\(tag(partition(of: organization))):r:\(organization):\(id)" }
+
+    /// Member of the hold index for a request.
+    public func holdMember(organization: String, id: String) -> String { "\(organization):\(id)" }
+
+    /// Sorted set of live holds in a partition, scored by expiry (ms).
+    public func holds(partition: Int) -> String { "\(tag(partition)):holds" }
+
+    /// The usage ledger of a partition (a stream).
+    public func ledger(partition: Int) -> String { "\(tag(partition)):ledger" }
+
+    public func holds(organization: String) -> String { holds(partition: partition(of: organization)) }
+    public func ledger(organization: String) -> String { ledger(partition: partition(of: organization)) }
+
+    // MARK: Configuration
+
+    public var configurationDocument: String { "\(prefix):{cfg}:doc" }
+    public var configurationVersion: String { "\(prefix):{cfg}:version" }
+    public var audit: String { "\(prefix):{cfg}:audit" }
+    /// Pub/sub channel announcing a new configuration version.
+    public var configurationChannel: String { "\(prefix):config" }
+    /// Pub/sub channel of decisions and alerts, for `tollgate watch`.
+    public var eventsChannel: String { "\(prefix):events" }
+
+    /// The keys of one request's scripts, checked to share one slot.
+    public func requestKeys(organization: String, id: String) -> [String] {
+        [state(organization: organization), request(organization: organization, id: id), holds(organization: organization), ledger(organization: organization)]
+    }
+
+    public static func sameSlot(_ keys: [String]) -> Bool {
+        Set(keys.map { HashSlot(key: $0) }).count <= 1
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import RedisTestSupport
+import Testing
+@testable import TollgateCore
+import TollgateRedis
+
+extension QuotaSnapshot {
+    func level(_ scope: Scope) -> LevelUsage { levels.first { $0.level.scope == scope }! }
+}
+
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+struct EngineTests {
+    @Test func commitSettlesTheHoldAtTheActualCost() async throws {
+        let fixture = try await EngineFixture.make()
+        let decision = try await fixture.reserve("r1", input: 1_000, output: 500)
+        let hold = try #require(decision.hold)
+        // 1,000 input at $1/1M + 500 output at $2/1M.
+        #expect(hold.estimatedTokens == 1_500)
+        #expect(hold.estimatedCost == .usd("0.002"))
+        var quota = try await fixture.quota()
+        #expect(quota.level(.organization).dayHeld == .usd("0.002"))
+        #expect(quota.level(.organization).windowTokens == 1_500)
+        #expect(quota.level(.key).dayHeld == .usd("0.002"))
+
+        let settlement = try await fixture.commit("r1", TokenUsage(input: 800, output: 300))
+        #expect(settlement.isNew && settlement.settledHold)
+        #expect(settlement.cost == .usd("0.0014"))
+        #expect(settlement.priceVersion == "test-model@1")
+        quota = try await fixture.quota()
+        for scope in [Scope.key, .workspace, .organization] {
+            let level = quota.level(scope)
+            #expect(level.dayHeld == .usd("0"), "\(scope)")
+            #expect(level.daySpent == .usd("0.0014"), "\(scope)")
+            #expect(level.monthSpent == .usd("0.0014"), "\(scope)")
+            #expect(level.dayTokens == 1_100, "\(scope)")
+        }
+        // The window was corrected by actual − estimate in the bucket of the reservation.
+        #expect(quota.level(.organization).windowTokens == 1_100)
+        #expect(quota.level(.organization).windowRequests == 1)
+        try await fixture.cleanUp()
+    }
+
+    @Test func retriedCommitsNeverChargeTwice() async throws {
+        let fixture = try await EngineFixture.make()
+        _ = try await fixture.reserve("r1", input: 100, output: 100)
+        let usage = TokenUsage(input: 100, output: 50)
+        // Ten concurrent commits of the same request id: exactly one charges.
+        let settlements = try await withThrowingTaskGroup(of: Settlement.self) { group in
+            for _ in 0..<10 { group.addTask { try await fixture.commit("r1", usage) } }
+            return try await group.reduce(into: [Settlement]()) { $0.append($1) }
+        }
+        #expect(settlements.filter(\.isNew).count == 1)
+        #expect(Set(settlements.map(\.cost)) == [.usd("0.0002")])
+        let quota = try await fixture.quota()
+        #expect(quota.level(.organization).daySpent == .usd("0.0002"))
+        #expect(try await fixture.ledger().count == 1)
+        try await fixture.cleanUp()
+    }
+
+    @Test func refusalsChangeNothing() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 1_000, rpm: 10, dailyBudget: .usd("0.01")), userCaps: UserCaps(tpm: 300))
+        _ = try #require(try await fixture.reserve("a", input: 400, output: 100).hold)
+        _ = try #require(try await fixture.reserve("alice-1", input: 200, output: 0, user: "alice").hold)
+        let before = try await fixture.snapshot()
+
+        // TPM: 700 held at the organisation, 600 more would exceed 1,000.
+        let tpm = try #require(try await fixture.reserve("b", input: 500, output: 100).refusal)
+        #expect(tpm.reason == .tpm && tpm.scope == .organization && tpm.retryAfter != nil)
+        // User cap: alice has 200 of her 300 per minute.
+        let user = try #require(try await fixture.reserve("c", input: 150, output: 0, user: "alice").refusal)
+        #expect(user.reason == .userCap && user.scope == .user && user.limit == "tpm")
+        // Too large: can never fit the TPM limit, so it is not told to retry.
+        let large = try #require(try await fixture.reserve("d", input: 2_000, output: 1).refusal)
+        #expect(large.reason == .tooLarge && large.retryAfter == nil && large.limit == "tpm")
+        // Too large for the day's budget ($0.02 estimate, $0.01 budget) on another key.
+        let dear = try #require(try await fixture.reserve("e", input: 20_000, output: 0, key: "k2").refusal)
+        #expect(dear.reason == .tooLarge)
+        let after = try await fixture.snapshot()
+        #expect(after == before, "changed: \(after.keys.filter { after[$0] != before[$0] }) \(before.keys.filter { after[$0] == nil })")
+
+        // The refused request ids are not burnt: a smaller retry of one is admitted.
+        _ = try #require(try await fixture.reserve("b", input: 200, output: 0).hold)
+        #expect(try await fixture.snapshot() != before)
+        try await fixture.cleanUp()
+    }
+
+    @Test func everyLimitKindRefusesWithItsReason() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(rpm: 2, dailyBudget: .usd("0.005"), monthlyTokens: 100_000))
+        _ = try #require(try await fixture.reserve("a", input: 10, output: 10).hold)
+        _ = try #require(try await fixture.reserve("b", input: 10, output: 10).hold)
+        let rpm = try #require(try await fixture.reserve("c", input: 10, output: 10).refusal)
+        #expect(rpm.reason == .rpm)
+        let retry = try #require(rpm.retryAfter)
+        #expect(retry > .seconds(55) && retry <= .seconds(62))
+
+        let budgets = try await EngineFixture.make(limits: Limits(dailyBudget: .usd("0.005"), monthlyBudget: .usd("0.004")), name: "budgets")
+        // $0.004 estimate fits both; a second one does not fit the month.
+        _ = try #require(try await budgets.reserve("a", input: 2_000, output: 1_000).hold)
+        let monthly = try #require(try await budgets.reserve("b", input: 1, output: 0).refusal)
+        #expect(monthly.reason == .budgetMonthly && monthly.scope == .organization)
+        let monthRetry = try #require(monthly.retryAfter)
+        #expect(monthRetry > .zero && monthRetry <= .seconds(31 * 86_400))
+        // An estimate above the whole daily budget is too large.
+        let large = try #require(try await budgets.reserve("c", input: 6_000_000, output: 0).refusal)
+        #expect(large.reason == .tooLarge && large.limit == "budget_daily")
+
+        let tokens = try await EngineFixture.make(limits: Limits(dailyTokens: 1_000), name: "tokens")
+        _ = try #require(try await tokens.reserve("a", input: 900, output: 50).hold)
+        let daily = try #require(try await tokens.reserve("b", input: 40, output: 20).refusal)
+        #expect(daily.reason == .budgetDaily && daily.limit == "tokens_daily")
+        try await fixture.cleanUp()
+        try await budgets.cleanUp()
+        try await tokens.cleanUp()
+    }
+
+    @Test func keyOverridesApplyAtTheKeyLevel() async throws {
+        let fixture = try await EngineFixture.make(keyOverrides: Limits(tpm: 300))
+        _ = try #require(try await fixture.reserve("a", input: 200, output: 100).hold)
+        let refusal = try #require(try await fixture.reserve("b", input: 1, output: 0).refusal)
+        #expect(refusal.reason == .tpm && refusal.scope == .key)
+        // Another key of the same workspace is not limited by k1's override.
+        _ = try #require(try await fixture.reserve("c", input: 200, output: 100, key: "k2").hold)
+        try await fixture.cleanUp()
+    }
+
+    @Test func retryAfterComesFromTheBuckets() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 1_000))
+        // 600 tokens now, 300 tokens 20 s later (in Redis' clock as the scripts see it).
+        _ = try #require(try await fixture.reserve("a", input: 600, output: 0).hold)
+        let later = fixture.shifted(by: .seconds(20))
+        _ = try #require(try await fixture.reserve("b", input: 300, output: 0, engine: later).hold)
+        // 400 more needs the first 600 to leave: 40 to 42 s later (60 s window, 2 s buckets).
+        let refusal = try #require(try await fixture.reserve("c", input: 400, output: 0, engine: later).refusal)
+        let retry = try #require(refusal.retryAfter)
+        #expect(retry > .seconds(38) && retry <= .seconds(42), "retry after \(retry)")
+        // 100 more fits right away (900 + 100 = 1,000).
+        _ = try #require(try await fixture.reserve("d", input: 100, output: 0, engine: later).hold)
+        // And after the first bucket has left the window, 400 fits.
+        _ = try #require(try await fixture.reserve("e", input: 400, output: 0, engine: fixture.shifted(by: .seconds(63))).hold)
+        try await fixture.cleanUp()
+    }
+
+    @Test func reserveIsIdempotentByRequestId() async throws {
+        let fixture = try await EngineFixture.make()
+        let first = try #require(try await fixture.reserve("r1", input: 100, output: 100).hold)
+        let again = try await fixture.reserve("r1", input: 100, output: 100)
+        guard case .alreadyHeld(let hold) = again else { Issue.record("expected alreadyHeld, got \(again)"); return }
+        #expect(hold.expiresAt == first.expiresAt && hold.estimatedCost == first.estimatedCost)
+        #expect(try await fixture.quota().level(.organization).windowRequests == 1)
+        _ = try await fixture.commit("r1", TokenUsage(input: 100))
+        #expect(try await fixture.reserve("r1", input: 100, output: 100) == .alreadyUsed(state: "committed"))
+        try await fixture.cleanUp()
+    }
+
+    @Test func releaseReturnsTheHoldExactlyOnce() async throws {
+        let fixture = try await EngineFixture.make()
+        let empty = try await fixture.quota()
+        _ = try #require(try await fixture.reserve("r1", input: 1_000, output: 1_000).hold)
+        #expect(try await fixture.release("r1") == .released(tokens: 2_000, cost: .usd("0.003")))
+        #expect(try await fixture.release("r1") == .alreadyReleased)
+        let quota = try await fixture.quota()
+        #expect(quota.level(.organization).dayHeld == empty.level(.organization).dayHeld)
+        #expect(quota.level(.organization).windowTokens == 0 && quota.level(.organization).windowRequests == 0)
+        #expect(try await fixture.release("never-reserved") == .unknown)
+
+        // A commit after a release still counts the usage: usage is never lost.
+        let late = try await fixture.commit("r1", TokenUsage(input: 10))
+        #expect(late.isNew && !late.settledHold && late.cost == .usd("0.00001"))
+        #expect(try await fixture.release("r1") == .alreadyCommitted)
+        try await fixture.cleanUp()
+    }
+
+    @Test func holdsExpireOnlyWhenDueAndRefundOnce() async throws {
+        let fixture = try await EngineFixture.make(holdSeconds: 30)
+        _ = try #require(try await fixture.reserve("r1", input: 500, output: 500).hold)
+        #expect(try await fixture.release("r1", mode: .expire) == .notDue)
+        let later = fixture.shifted(by: .seconds(31))
+        #expect(try await fixture.release("r1", mode: .expire, engine: later) == .expired(tokens: 1_000, cost: .usd("0.0015")))
+        #expect(try await fixture.release("r1", mode: .expire, engine: later) == .alreadyExpired)
+        #expect(try await fixture.quota().level(.organization).dayHeld == .usd("0"))
+        #expect(try await fixture.client.send("ZCARD", fixture.keys.holds(organization: "acme")) == .integer(0))
+        // The late commit of an expired hold is charged all the same.
+        let settlement = try await fixture.commit("r1", TokenUsage(input: 100, output: 100), engine: later)
+        #expect(settlement.isNew && !settlement.settledHold && settlement.cost == .usd("0.0003"))
+        try await fixture.cleanUp()
+    }
+
+    @Test func budgetsRollOverAtDayAndMonthBoundaries() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(dailyBudget: .usd("0.002"), monthlyBudget: .usd("1.00")))
+        _ = try await fixture.record("a", TokenUsage(input: 2_000))
+        let full = try #require(try await fixture.reserve("b", input: 10, output: 0).refusal)
+        #expect(full.reason == .budgetDaily)
+        // Time to midnight UTC, plus a second: the day budget is fresh, the month is not.
+        let now = EngineFixture.now
+        let toMidnight = Duration.milliseconds(86_400_000 - now % 86_400_000 + 1_000)
+        let tomorrow = fixture.shifted(by: toMidnight)
+        _ = try #require(try await fixture.reserve("c", input: 10, output: 0, engine: tomorrow).hold)
+        let quota = try await fixture.quota(engine: tomorrow)
+        #expect(quota.level(.organization).daySpent == .usd("0"))
+        let sameMonth = PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).resets(after: now).month > now + toMidnight.components.seconds * 1_000
+        #expect(quota.level(.organization).monthSpent == (sameMonth ? .usd("0.002") : .usd("0")))
+        try await fixture.cleanUp()
+    }
+
+    @Test func recordCountsEvenOverTheLimitAndSaysSo() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 1_000, dailyBudget: .usd("0.001")))
+        let settlement = try await fixture.record("r1", TokenUsage(input: 1_500, output: 100))
+        #expect(settlement.isNew && !settlement.settledHold)
+        #expect(settlement.cost == .usd("0.0017"))
+        #expect(Set(settlement.overLimits) == ["o:tpm", "o:budget_daily"])
+        #expect(try await fixture.quota().level(.organization).windowTokens == 1_600)
+        try await fixture.cleanUp()
+    }
+
+    @Test func theLedgerEntryCarriesTheWholeStory() async throws {
+        let fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 5_000))
+        _ = try await fixture.engine.reserve(
+            ReserveRequest(requestID: "r1", model: "test-model-2025-01-01", inputTokens: 100, maxOutputTokens: 50, user: "alice", feature: "chat", session: "s1"),
+            plan: fixture.plan(user: "alice"), price: fixture.price("test-model-2025-01-01"), settings: fixture.settings)
+        _ = try await fixture.engine.settle(
+            SettleRequest(kind: .commit, requestID: "r1", usage: TokenUsage(input: 90, cachedInput: 10, output: 40, reasoning: 5), format: .openAIChat, latencyMillis: 1234, cacheHit: false),
+            plan: fixture.plan(), settings: fixture.settings)
+        let entries = try await fixture.ledger()
+        #expect(entries.count == 1)
+        let entry = try #require(entries.first)
+        let expected = [
+            "kind": "commit", "rid": "r1", "org": "acme", "ws": "web", "key": "k1", "user": "alice", "feature": "chat", "session": "s1",
+            "tier": "standard", "model": "test-model", "provider": "test", "format": "openai_chat", "pv": "test-model@1",
+            "in": "90", "cin": "10", "cw": "0", "out": "40", "rsn": "5", "est": "150", "latency": "1234", "hit": "0", "over": "",
+            // 90 × 1000 + 10 × 500 + 40 × 2000 + 5 × 2000 nanos
+            "cost": "185000",
+        ]
+        for (field, value) in expected { #expect(entry[field] == value, "\(field)") }
+        #expect(Int64(entry["at"] ?? "") ?? 0 >= Int64(entry["reserved"] ?? "") ?? .max)
+        // The user's cap was settled from the hold even though the commit did not name the user.
+        let quota = try await fixture.quota(user: "alice")
+        #expect(quota.level(.user).windowTokens == 145)
+        try await fixture.cleanUp()
+    }
+
+    @Test func luaAndSwiftAgreeOnEveryCost() async throws {
+        let fixture = try await EngineFixture.make(limits: .none)
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<200 {
+            let prices = TokenPrices(
+                input: Int64.random(in: 0...TokenPrices.maximumPerMillion, using: &generator),
+                output: Int64.random(in: 0...5_000_000_000, using: &generator),
+                cachedInput: Int64.random(in: 0...999_999, using: &generator),
+                cacheWrite: index.isMultiple(of: 2) ? nil : Int64.random(in: 0...20_000_000_000, using: &generator),
+                reasoning: index.isMultiple(of: 3) ? nil : 1)
+            let usage = TokenUsage(
+                input: Int64.random(in: 0...(index < 10 ? TokenUsage.maximumPerClass : 100_000), using: &generator),
+                cachedInput: Int64.random(in: 0...50_000, using: &generator), cacheWrite: Int64.random(in: 0...7, using: &generator),
+                output: Int64.random(in: 0...(index < 10 ? TokenUsage.maximumPerClass : 10_000), using: &generator),
+                reasoning: Int64.random(in: 0...3_333, using: &generator))
+            let price = ResolvedPrice(model: "m\(index)", provider: "p", prices: prices, versionID: "m\(index)@1")
+            let settlement = try await fixture.record("r\(index)", usage, price: price)
+            #expect(settlement.cost.nanos == prices.cost(of: usage), "prices \(prices) usage \(usage)")
+        }
+        try await fixture.cleanUp()
+    }
+
+    @Test func moneyCountersStayExactBeyondTwoToThe53Nanos() async throws {
+        // $1,000,000 budget a day is 10^15 nanos; thirty $1M-ish requests pass 2^53 (9.007 × 10^15).
+        let fixture = try await EngineFixture.make(limits: Limits(monthlyBudget: .usd("100000000")))
+        let dear = ResolvedPrice(model: "dear", provider: "p", prices: TokenPrices(input: 9_999_999_999_999, output: 7), versionID: "dear@1")
+        var expected: Int64 = 0
+        for index in 0..<30 {
+            let usage = TokenUsage(input: 99_999_989 + Int64(index), output: 3)
+            let settlement = try await fixture.record("r\(index)", usage, price: dear)
+            expected += dear.prices.cost(of: usage)
+            #expect(settlement.cost.nanos == dear.prices.cost(of: usage))
+        }
+        #expect(expected > 1 << 53)
+        let quota = try await fixture.quota()
+        #expect(quota.level(.organization).monthSpent.nanos == expected)
+        #expect(quota.level(.key).daySpent.nanos == expected)
+        try await fixture.cleanUp()
+    }
+
+    @Test func budgetComparisonsAreExactAtTheEdge() async throws {
+        // Budget exactly 10,000,000.000000001 units (past 2^53 nanos): spend up to it to the nano.
+        let fixture = try await EngineFixture.make(limits: Limits(monthlyBudget: .usd("10000000.000000001")))
+        let unit = ResolvedPrice(model: "unit", provider: "p", prices: TokenPrices(input: 1_000, output: 1_000), versionID: "unit@1")
+        let dear = ResolvedPrice(model: "dear", provider: "p", prices: TokenPrices(input: 10_000_000_000_000, output: 0), versionID: "dear@1")
+        for index in 0..<10 {
+            // 100,000,000 tokens at 10,000 units per 1M = 1,000,000 units each.
+            _ = try await fixture.record("d\(index)", TokenUsage(input: 100_000_000), price: dear)
+        }
+        // Now exactly 10,000,000 units are spent and 1 nano remains: a 1,000-nano estimate is refused...
+        let refusal = try await fixture.reserve("over", input: 1, output: 0)
+        #expect(refusal.refusal?.reason == .budgetMonthly)
+        // ...and a 1-nano usage (1,000 tokens at 0.001 per 1M) fills the budget exactly, not over it.
+        let settlement = try await fixture.record("fill", TokenUsage(input: 1_000), price: unit)
+        #expect(settlement.cost.nanos == 1)
+        #expect(settlement.overLimits == [])
+        let quota = try await fixture.quota()
+        #expect(quota.level(.organization).monthSpent == .usd("10000000.000000001"))
+        let overflow = try await fixture.record("one-more", TokenUsage(input: 1_000), price: unit)
+        #expect(overflow.overLimits == ["o:budget_monthly"])
+        try await fixture.cleanUp()
+    }
+
+    @Test func unknownModelsAreRefusedUnlessTheTierHasAFallback() throws {
+        var configuration = try EngineFixtureConfiguration.basic()
+        let plan = try configuration.plan(apiKey: "k1", at: EngineFixture.now)
+        #expect(throws: PlanError.self) { try configuration.price("gpt-99", for: plan, at: EngineFixture.now) }
+        do {
+            _ = try configuration.price("gpt-99", for: plan, at: EngineFixture.now)
+        } catch {
+            #expect(error.kind == .unknownModel)
+        }
+        configuration.tiers["standard"]?.fallbackPrice = try TokenPrices(input: "30", output: "60")
+        let fallback = try configuration.plan(apiKey: "k1", at: EngineFixture.now)
+        let price = try configuration.price("gpt-99", for: fallback, at: EngineFixture.now)
+        #expect(price.versionID == "fallback@standard" && price.prices.input == 30_000_000_000)
+    }
+
+    @Test func everyKeyOfARequestSharesOneSlot() {
+        for partitions in [1, 16, 64, 1_024] {
+            let keys = KeyLayout(prefix: "tg", partitions: partitions)
+            for index in 0..<500 {
+                let organization = "org-\(index)-\(UInt32.random(in: 0...UInt32.max))"
+                let request = "req-\(UUID().uuidString)"
+                #expect(KeyLayout.sameSlot(keys.requestKeys(organization: organization, id: request)))
+                #expect(keys.partition(of: organization) == keys.partition(of: organization))
+                #expect((0..<partitions).contains(keys.partition(of: organization)))
+            }
+        }
+    }
+}
+
+enum EngineFixtureConfiguration {
+    static func basic() throws -> TollgateConfiguration {
+        TollgateConfiguration(
+            pricing: PriceCatalogue([ModelPricing(model: "test-model", provider: "test", versions: [PriceVersion(version: 1, effectiveFrom: 0, prices: EngineFixture.prices)])]),
+            tiers: [EngineFixture.standardTier(.none)],
+            organizations: [Organization(id: "acme", tier: "standard")],
+            workspaces: [Workspace(id: "web", organization: "acme")],
+            keys: [APIKey(id: "k1", workspace: "web")])
+    }
+}
