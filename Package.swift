@@ -59,6 +59,7 @@ let package = Package(
             name: "TollgateBench",
             dependencies: [
                 "TollgateRedis",
+                "TollgateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

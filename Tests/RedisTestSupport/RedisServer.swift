@@ -160,7 +160,7 @@ public final class RedisServer: Sendable {
         return arguments + options.extraArguments
     }
 
-    private static func spawn(_ executable: String, _ arguments: [String]) throws -> pid_t {
+    static func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String]? = nil) throws -> pid_t {
         var pid: pid_t = 0
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -168,7 +168,8 @@ public final class RedisServer: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // A clean signal state: the test runner may block or ignore signals (SIGTERM among
         // them), and a spawned child would inherit that and ignore our stop request.
         var attributes = posix_spawnattr_t()
@@ -183,7 +184,11 @@ public final class RedisServer: Sendable {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let environmentPointers = environment.map { $0.map { strdup($0) } + [nil] }
+        defer { for pointer in environmentPointers ?? [] { free(pointer) } }
+        let result = environmentPointers.map { pointers in
+            posix_spawn(&pid, executable, &actions, &attributes, argv, pointers)
+        } ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else { throw HarnessError("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
         return pid
     }
@@ -254,7 +259,7 @@ public final class RedisServer: Sendable {
         return count > 0 && String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("+PONG")
     }
 
-    static func makeTemporaryDirectory() throws -> String {
+    public static func makeTemporaryDirectory() throws -> String {
         var template = Array((NSTemporaryDirectory() + "/tollgate-redis-XXXXXX").utf8CString)
         guard let path = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
         return String(cString: path)

@@ -125,13 +125,12 @@ struct EngineFixture {
         }
     }
 
-    func ledger() async throws -> [[String: String]] {
+    func ledger() async throws -> [LedgerEntry] {
         let reply = try await client.send("XRANGE", keys.ledger(organization: "acme"), "-", "+")
         return (reply.array ?? []).compactMap { entry in
-            guard let fields = entry.array?[1].array else { return nil }
-            var map: [String: String] = [:]
-            for index in stride(from: 0, to: fields.count - 1, by: 2) { map[fields[index].string ?? ""] = fields[index + 1].string ?? "" }
-            return map
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array,
+                  fields.count == 2, fields[0].string == "e", let line = fields[1].string else { return nil }
+            return LedgerEntry(id: id, line: line)
         }
     }
 

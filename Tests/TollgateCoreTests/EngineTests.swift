@@ -223,15 +223,14 @@ struct EngineTests {
         let entries = try await fixture.ledger()
         #expect(entries.count == 1)
         let entry = try #require(entries.first)
-        let expected = [
-            "kind": "commit", "rid": "r1", "org": "acme", "ws": "web", "key": "k1", "user": "alice", "feature": "chat", "session": "s1",
-            "tier": "standard", "model": "test-model", "provider": "test", "format": "openai_chat", "pv": "test-model@1",
-            "in": "90", "cin": "10", "cw": "0", "out": "40", "rsn": "5", "est": "150", "latency": "1234", "hit": "0", "over": "",
-            // 90 × 1000 + 10 × 500 + 40 × 2000 + 5 × 2000 nanos
-            "cost": "185000",
-        ]
-        for (field, value) in expected { #expect(entry[field] == value, "\(field)") }
-        #expect(Int64(entry["at"] ?? "") ?? 0 >= Int64(entry["reserved"] ?? "") ?? .max)
+        #expect(entry.kind == .commit && entry.requestID == "r1")
+        #expect([entry.organization, entry.workspace, entry.key, entry.user, entry.feature, entry.session] == ["acme", "web", "k1", "alice", "chat", "s1"])
+        #expect([entry.tier, entry.model, entry.provider, entry.usageFormat, entry.priceVersion] == ["standard", "test-model", "test", "openai_chat", "test-model@1"])
+        #expect(entry.usage == TokenUsage(input: 90, cachedInput: 10, output: 40, reasoning: 5))
+        #expect(entry.estimatedTokens == 150 && entry.latencyMillis == 1234 && entry.cacheHit == false && entry.overLimits.isEmpty)
+        // 90 × 1000 + 10 × 500 + 40 × 2000 + 5 × 2000 nanos
+        #expect(entry.costNanos == 185_000)
+        #expect(entry.at >= entry.reservedAt && entry.reservedAt > 0)
         // The user's cap was settled from the hold even though the commit did not name the user.
         let quota = try await fixture.quota(user: "alice")
         #expect(quota.level(.user).windowTokens == 145)

@@ -31,7 +31,7 @@ public struct Settings: Sendable, Hashable, Codable {
         if !(1...1_024).contains(partitions) { problems.append("partitions must be between 1 and 1024") }
         if !(1...3_600).contains(windowSeconds) { problems.append("window_seconds must be between 1 and 3600") }
         if bucketMilliseconds < 50 { problems.append("bucket_milliseconds must be at least 50") }
-        if bucketsPerWindow > 256 { problems.append("a window may span at most 256 buckets (window_seconds × 1000 / bucket_milliseconds)") }
+        if bucketsPerWindow > 255 { problems.append("a window may span at most 254 buckets (window_seconds × 1000 / bucket_milliseconds)") }
         if !(1...24 * 90).contains(idempotencyHours) { problems.append("idempotency_hours must be between 1 and 2160") }
         return problems
     }

@@ -1,6 +1,8 @@
 /// A reservation held against a request's limits until it is committed, released or expires.
 public struct Hold: Sendable, Hashable {
     public var requestID: String
+    /// When it was admitted (ms since 1970, Redis time).
+    public var reservedAt: Int64
     /// When the monitor will expire and refund it (ms since 1970, Redis time).
     public var expiresAt: Int64
     public var estimatedTokens: Int64

@@ -93,30 +93,38 @@ public struct QuotaEngine: Sendable {
     // MARK: Reserve
 
     public func reserve(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) async throws(EngineError) -> ReserveDecision {
+        let reply = try await run(reserveCommand(request, plan: plan, price: price, settings: settings))
+        return try decodeReserve(reply, request: request, plan: plan, price: price, settings: settings)
+    }
+
+    /// The `EVALSHA` of a reservation, for callers that pipeline or benchmark.
+    public func reserveCommand(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) -> RedisCommand {
         let organization = plan.organization.id
-        let outputEstimate = request.maxOutputTokens ?? plan.tier.defaultOutputTokens
+        var numbers = PackedNumbers()
+        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
+                       Int64(plan.tier.holdSeconds) * 1_000, Int64(settings.idempotencyHours) * 3_600_000,
+                       request.inputTokens, request.maxOutputTokens ?? plan.tier.defaultOutputTokens)
+        numbers.append(price.prices.effective)
+        numbers.appendLevels(plan.levels)
         var arguments: [any RedisArgument] = [
             keys.holdMember(organization: organization, id: request.requestID),
-            clockOffsetMillis, plan.timezoneOffsetMillis,
-            settings.bucketMilliseconds, settings.bucketsPerWindow,
-            Int64(plan.tier.holdSeconds) * 1_000, Int64(settings.idempotencyHours) * 3_600_000,
-            request.inputTokens, outputEstimate,
-            price.model, price.provider, price.versionID,
+            Self.columns(price: price, user: request.user, feature: request.feature, session: request.session, plan: plan),
         ]
-        arguments += price.prices.effective.map { $0 as any RedisArgument }
-        arguments += [request.user ?? "", request.feature ?? "", request.session ?? "", plan.tier.name, plan.key.id, plan.workspace.id]
-        Self.appendLevels(plan.levels, to: &arguments)
-
-        let reply = try await run(scripts.reserve, keys: [
+        arguments += plan.levels.map { $0.field as any RedisArgument }
+        arguments.append(numbers.bytes)
+        return command(scripts.reserve, keys: [
             keys.state(organization: organization),
             keys.request(organization: organization, id: request.requestID),
             keys.holds(organization: organization),
         ], arguments)
+    }
+
+    public func decodeReserve(_ reply: RedisReply, request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws(EngineError) -> ReserveDecision {
         guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "reserve") }
         let currency = settings.currency
         switch status {
         case 1 where parts.count >= 11:
-            let hold = Hold(requestID: request.requestID, expiresAt: parts[1].int ?? 0, estimatedTokens: parts[2].int ?? 0,
+            let hold = Hold(requestID: request.requestID, reservedAt: parts[4].int ?? 0, expiresAt: parts[1].int ?? 0, estimatedTokens: parts[2].int ?? 0,
                             estimatedCost: Money(nanos: parts[3].int ?? 0, currency: currency), priceVersion: price.versionID)
             return .allowed(hold, Self.status(parts, from: 5))
         case 0 where parts.count >= 11:
@@ -130,7 +138,7 @@ public struct QuotaEngine: Sendable {
         case 2 where parts.count >= 5:
             let state = parts[1].string ?? "?"
             guard state == "H" else { return .alreadyUsed(state: Self.stateName(state)) }
-            return .alreadyHeld(Hold(requestID: request.requestID, expiresAt: parts[2].int ?? 0, estimatedTokens: parts[3].int ?? 0,
+            return .alreadyHeld(Hold(requestID: request.requestID, reservedAt: parts[5].int ?? 0, expiresAt: parts[2].int ?? 0, estimatedTokens: parts[3].int ?? 0,
                                      estimatedCost: Money(nanos: parts[4].int ?? 0, currency: currency), priceVersion: price.versionID))
         default:
             throw .unexpected(reply, "reserve")
@@ -140,36 +148,47 @@ public struct QuotaEngine: Sendable {
     // MARK: Commit and record
 
     public func settle(_ request: SettleRequest, plan: RequestPlan, settings: Settings) async throws(EngineError) -> Settlement {
+        let reply = try await run(settleCommand(request, plan: plan, settings: settings))
+        return try decodeSettle(reply, request: request, settings: settings)
+    }
+
+    /// The `EVALSHA` of a commit or record, for callers that pipeline or benchmark.
+    public func settleCommand(_ request: SettleRequest, plan: RequestPlan, settings: Settings) -> RedisCommand {
         let organization = plan.organization.id
-        var arguments: [any RedisArgument] = [
-            keys.holdMember(organization: organization, id: request.requestID),
-            clockOffsetMillis, plan.timezoneOffsetMillis,
-            settings.bucketMilliseconds, settings.bucketsPerWindow,
-            Int64(settings.idempotencyHours) * 3_600_000, request.kind.rawValue,
-        ]
-        arguments += request.usage.components.map { $0 as any RedisArgument }
-        arguments += [request.latencyMillis.map(String.init) ?? "", request.cacheHit.map { $0 ? "1" : "0" } ?? ""]
-        if let price = request.price {
-            arguments += [price.model, price.provider, price.versionID]
-            arguments += price.prices.effective.map { $0 as any RedisArgument }
-        } else {
-            arguments += ["", "", "", 0, 0, 0, 0, 0]
-        }
-        arguments += [request.user ?? "", request.feature ?? "", request.session ?? "", plan.tier.name, plan.key.id, plan.workspace.id,
-                      organization, request.requestID, request.format?.rawValue ?? ""]
         var levels = plan.levels
-        // Without the user named, a hold's user cap is still settled: the script takes the user from the hold.
+        // Without the user named, a reservation's user cap is still settled: the script takes
+        // the user from the reservation (an empty field).
         if request.user == nil, let caps = plan.tier.userCaps, !caps.isEmpty {
             levels.append(LevelPlan(scope: .user, id: "", limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
         }
-        Self.appendLevels(levels, to: &arguments)
-
-        let reply = try await run(scripts.settle, keys: [
+        var numbers = PackedNumbers()
+        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
+                       Int64(settings.idempotencyHours) * 3_600_000)
+        numbers.append(request.usage.components)
+        numbers.append(request.latencyMillis ?? -1, request.cacheHit.map { $0 ? 1 : 0 } ?? -1, request.price == nil ? 0 : 1)
+        numbers.append(request.price?.prices.effective ?? [0, 0, 0, 0, 0])
+        numbers.appendLevels(levels)
+        // Columns override the reservation's only where given; with none given, the
+        // reservation's are used as they are.
+        let overrides = request.price != nil || request.user != nil || request.feature != nil || request.session != nil
+        let columns = overrides || request.kind == .record
+            ? Self.columns(price: request.price, user: request.user, feature: request.feature, session: request.session, plan: plan)
+            : ""
+        var arguments: [any RedisArgument] = [
+            keys.holdMember(organization: organization, id: request.requestID), request.kind.rawValue,
+            request.requestID, organization, request.format?.rawValue ?? "", columns,
+        ]
+        arguments += levels.map { ($0.scope == .user && $0.id.isEmpty ? "" : $0.field) as any RedisArgument }
+        arguments.append(numbers.bytes)
+        return command(scripts.settle, keys: [
             keys.state(organization: organization),
             keys.request(organization: organization, id: request.requestID),
             keys.holds(organization: organization),
             keys.ledger(organization: organization),
         ], arguments)
+    }
+
+    public func decodeSettle(_ reply: RedisReply, request: SettleRequest, settings: Settings) throws(EngineError) -> Settlement {
         guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "settle") }
         if status == 0 {
             throw EngineError(kind: .noModel, message: "request_id '\(request.requestID)' has no live reservation: name the model to record its usage", redis: nil)
@@ -188,14 +207,14 @@ public struct QuotaEngine: Sendable {
     public enum ReleaseMode: String, Sendable { case release, expire }
 
     public func release(requestID: String, organization: String, timezoneOffsetMillis: Int64, mode: ReleaseMode = .release, settings: Settings) async throws(EngineError) -> ReleaseOutcome {
-        let reply = try await run(scripts.release, keys: [
+        var numbers = PackedNumbers()
+        numbers.append(clockOffsetMillis, timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
+                       Int64(settings.idempotencyHours) * 3_600_000)
+        let reply = try await run(command(scripts.release, keys: [
             keys.state(organization: organization),
             keys.request(organization: organization, id: requestID),
             keys.holds(organization: organization),
-        ], [
-            keys.holdMember(organization: organization, id: requestID), clockOffsetMillis, timezoneOffsetMillis,
-            settings.bucketMilliseconds, settings.bucketsPerWindow, Int64(settings.idempotencyHours) * 3_600_000, mode.rawValue,
-        ])
+        ], [keys.holdMember(organization: organization, id: requestID), mode.rawValue, numbers.bytes]))
         guard let parts = reply.array, parts.count >= 2, let status = parts[0].int, let word = parts[1].string else { throw .unexpected(reply, "release") }
         switch (status, word) {
         case (1, "released"): return .released(tokens: parts[2].int ?? 0, cost: Money(nanos: parts[3].int ?? 0, currency: settings.currency))
@@ -212,9 +231,11 @@ public struct QuotaEngine: Sendable {
     // MARK: Quota
 
     public func quota(plan: RequestPlan, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
-        var arguments: [any RedisArgument] = [clockOffsetMillis, plan.timezoneOffsetMillis, settings.bucketMilliseconds, settings.bucketsPerWindow]
-        arguments += plan.levels.map { $0.field as any RedisArgument }
-        let reply = try await run(scripts.quota, keys: [keys.state(organization: plan.organization.id)], arguments)
+        var numbers = PackedNumbers()
+        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
+        var arguments = plan.levels.map { $0.field as any RedisArgument }
+        arguments.append(numbers.bytes)
+        let reply = try await run(command(scripts.quota, keys: [keys.state(organization: plan.organization.id)], arguments))
         guard let parts = reply.array, parts.count == 1 + plan.levels.count * 10, let now = parts[0].int else { throw .unexpected(reply, "quota") }
         let currency = settings.currency
         let levels = plan.levels.enumerated().map { index, level in
@@ -232,30 +253,25 @@ public struct QuotaEngine: Sendable {
 
     // MARK: Plumbing
 
-    private func run(_ script: RedisScript, keys: [String], _ arguments: [any RedisArgument]) async throws(EngineError) -> RedisReply {
+    private func command(_ script: RedisScript, keys: [String], _ arguments: [any RedisArgument]) -> RedisCommand {
         assert(KeyLayout.sameSlot(keys), "keys of one script must share a slot: \(keys)")
+        return .evalsha(script, keys: keys, arguments: arguments)
+    }
+
+    private func run(_ command: RedisCommand) async throws(EngineError) -> RedisReply {
         do {
-            return try await redis.run(script, keys: keys, arguments: arguments)
+            return try await redis.send(command)
         } catch {
             throw .from(error)
         }
     }
 
-    /// Count, then per level: kind, field, tpm, rpm, daily budget, monthly budget, daily tokens,
-    /// monthly tokens ('' for "no limit"; amounts in nano-units).
-    static func appendLevels(_ levels: [LevelPlan], to arguments: inout [any RedisArgument]) {
-        arguments.append(levels.count)
-        for level in levels {
-            let limits = level.limits
-            arguments.append(level.scope.letter)
-            arguments.append(level.scope == .user && level.id.isEmpty ? "" : level.field)
-            arguments.append(limits.tpm.map(String.init) ?? "")
-            arguments.append(limits.rpm.map(String.init) ?? "")
-            arguments.append(limits.dailyBudget.map { String($0.nanos) } ?? "")
-            arguments.append(limits.monthlyBudget.map { String($0.nanos) } ?? "")
-            arguments.append(limits.dailyTokens.map(String.init) ?? "")
-            arguments.append(limits.monthlyTokens.map(String.init) ?? "")
-        }
+    /// Model, provider, price version, user, feature, session, tier, key, workspace:
+    /// tab-separated, with tabs and line breaks in values replaced by spaces.
+    static func columns(price: ResolvedPrice?, user: String?, feature: String?, session: String?, plan: RequestPlan) -> String {
+        [price?.model, price?.provider, price?.versionID, user, feature, session, plan.tier.name, plan.key.id, plan.workspace.id]
+            .map { value in String((value ?? "").map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }) }
+            .joined(separator: "\t")
     }
 
     static func status(_ parts: [RedisReply], from index: Int) -> RateLimitStatus {

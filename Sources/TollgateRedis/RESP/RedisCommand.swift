@@ -53,6 +53,11 @@ public struct RedisCommand: Sendable {
         return storage[offset..<(offset + lengths[index])]
     }
 
+    /// Every argument as text (for logs and for handing to other tools).
+    public var words: [String] {
+        (0..<argumentCount).map { String(decoding: argument($0), as: UTF8.self) }
+    }
+
     public var name: String { String(decoding: argument(0), as: UTF8.self).uppercased() }
 
     /// The key that routes this command, if any.

@@ -1,320 +1,212 @@
 -- common.lua — the prelude every Tollgate script starts with (the engine prepends it).
+-- Kept small: everything here is re-created on every call.
 --
--- Subject records. An organisation's live counters are one hash; each field is one
--- subject ('o', 'w:<id>', 'k:<id>', 'u:<id>') holding a packed record:
---   header: 18 little-endian doubles
---     1 K (ring size)           2 newest bucket index     3 window tokens   4 window requests
---     5 day number              6-7 day spent (units, nanos)   8-9 day held (units, nanos)
---     10 day tokens used        11 day tokens held
---     12 month number           13-14 month spent         15-16 month held
---     17 month tokens used      18 month tokens held
---   ring (only for subjects with a TPM or RPM limit): K slots of (double tokens, uint32 requests)
--- The window counts every bucket that overlaps the last window: K = ceil(window/bucket) + 1.
--- Field 'x' of the hash holds the month whose end the hash's TTL was last set to.
+-- Numbers cross the script boundary packed, never as decimal strings: ARGV[1] is a blob of
+-- little-endian doubles (struct '<d...'), all integers below 2^53. Converting dozens of
+-- decimal ARGV strings with tonumber() would cost more than the whole decision.
 --
--- Money. Amounts cross the script boundary as decimal strings of nano-units (10^-9 of the
--- currency). Counters are kept as (units, nanos) pairs with 0 <= nanos < 1e9, so sums stay
--- exact far beyond 2^53 nanos. A single request's cost is below 2^53 nanos by construction.
+-- Subject records. An organisation's live counters are one hash; each field is a subject
+-- ('o', 'w:<id>', 'k:<id>', 'u:<id>') holding a packed record, as small as it can be,
+-- because every byte a script reads or writes costs:
+--   header, 93 bytes (struct '<BddI4I4dI4dI4dI4dI4dI4d'):
+--     1 K (ring size)   2 newest bucket index   3 window tokens   4 window requests
+--     5 day number      6,7 day spent (units, nanos)    8,9 day held (units, nanos)
+--     10 day tokens (used + held)
+--     11 month number   12,13 month spent   14,15 month held   16 month tokens (used + held)
+--   ring, only for subjects with a TPM or RPM limit: K slots of (uint32 tokens, uint32 requests).
+-- The window counts every bucket overlapping the last window: K = ceil(window / bucket) + 1,
+-- so the tokens admitted in any rolling window never exceed the limit.
+-- Hash field 'x' holds the month whose end the hash's TTL was last set to.
 --
--- Time. Milliseconds from Redis TIME plus a clock offset argument (0 in production; tests
--- use it to cross day and month boundaries). Days and months are calendar periods in the
--- organisation's timezone, passed as its UTC offset in milliseconds.
+-- Money counters are (units, nanos) pairs with 0 <= nanos < 1e9, exact far beyond 2^53 nanos;
+-- one request's cost is below 2^53 nanos by construction. Limits arrive as such pairs too;
+-- -1 means "no limit".
+--
+-- Time: Redis TIME in ms plus a clock offset (0 in production; tests cross day and month
+-- boundaries with it). Days and months are calendar periods at the organisation's UTC offset.
 
+local HEADER = '<BddI4I4dI4dI4dI4dI4dI4d'
+local HEADER_SIZE = 93
+local SLOT = '<I4I4'
+local SLOT_SIZE = 8
 local NANOS = 1000000000
 local DAY_MS = 86400000
-local HEADER = '<dddddddddddddddddd'
-local HEADER_SIZE = 144
-local SLOT = '<dI4'
-local SLOT_SIZE = 12
+
+-- The numbers argument: packed doubles, with the level count L at position `fixed` and
+-- `per_level` numbers per level after it. A JSON array is accepted too (decoded by cjson,
+-- a few microseconds slower), for tools that cannot send NUL bytes, such as redis-benchmark.
+local function numbers(raw, fixed, per_level)
+  if string.byte(raw, 1) == 91 then return cjson.decode(raw) end
+  local L = struct.unpack('<d', raw, (fixed - 1) * 8 + 1)
+  return { struct.unpack('<' .. string.rep('d', fixed + per_level * L), raw) }
+end
 
 local function now_ms(offset)
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + offset
+  return t[1] * 1000 + math.floor(t[2] / 1000) + offset
 end
 
--- Money ---------------------------------------------------------------------------------
-
-local function m_norm(u, n)
+local function madd(au, an, bu, bn)
+  local n = an + bn
   local carry = math.floor(n / NANOS)
-  return u + carry, n - carry * NANOS
+  return au + bu + carry, n - carry * NANOS
 end
 
--- Parses a decimal string of nanos ('' means "no limit" and gives nil).
-local function m_parse(s)
-  if s == nil or s == '' then return nil, nil end
-  local negative = string.sub(s, 1, 1) == '-'
-  if negative then s = string.sub(s, 2) end
-  local len = string.len(s)
-  local u, n = 0, tonumber(s)
-  if len > 9 then
-    u = tonumber(string.sub(s, 1, len - 9))
-    n = tonumber(string.sub(s, len - 8))
-  end
-  if negative then return m_norm(-u, -n) end
-  return u, n
-end
+-- True when (au, an) <= (bu, bn).
+local function mle(au, an, bu, bn) return au < bu or (au == bu and an <= bn) end
 
-local function m_str(u, n)
-  if u < 0 then
-    if n == 0 then return string.format('-%d000000000', -u) end
-    return string.format('-%d%09d', -u - 1, NANOS - n)
-  end
-  if u == 0 then return string.format('%d', n) end
-  return string.format('%d%09d', u, n)
-end
-
-local function m_add(au, an, bu, bn) return m_norm(au + bu, an + bn) end
-
-local function m_le(au, an, bu, bn) return au < bu or (au == bu and an <= bn) end
-
--- Clamps a counter at zero (refunds never take it below).
-local function m_floor0(u, n)
-  if u < 0 then return 0, 0 end
-  return u, n
-end
-
--- The cost of tokens (5 classes) at prices (nano-units per 1M tokens, 5 classes):
--- sum of tokens * floor(price / 1e6), plus the rounded sum of tokens * (price mod 1e6) / 1e6.
--- Rounded once per request, half up. Exact: every intermediate stays below 2^53.
-local function cost_of(tokens, prices)
-  local whole, fraction = 0, 0
-  for i = 1, 5 do
-    local t = tokens[i]
-    if t > 0 then
-      local p = prices[i]
-      local a = math.floor(p / 1000000)
-      whole = whole + t * a
-      fraction = fraction + t * (p - a * 1000000)
-    end
-  end
-  return whole + math.floor((fraction + 500000) / 1000000)
-end
-
--- Calendar (Howard Hinnant's civil-from-days) ---------------------------------------------
-
-local function civil_from_days(z)
-  z = z + 719468
+-- Local day number and month number (year * 12 + month - 1), Howard Hinnant's civil_from_days.
+local function periods(now, tz)
+  local day = math.floor((now + tz) / DAY_MS)
+  local z = day + 719468
   local era = math.floor(z / 146097)
   local doe = z - era * 146097
   local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local y = yoe + era * 400
   local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
   local mp = math.floor((5 * doy + 2) / 153)
   local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
   if m <= 2 then y = y + 1 end
-  return y, m
+  return day, y * 12 + m - 1
 end
 
-local function days_from_civil(y, m, d)
+-- UTC ms at which the month after `month` starts (days_from_civil of its first day).
+local function month_end(month, tz)
+  local following = month + 1
+  local y = math.floor(following / 12)
+  local m = following - y * 12 + 1
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
   local yoe = y - era * 400
   local mp = m > 2 and m - 3 or m + 9
-  local doy = math.floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + math.floor((153 * mp + 2) / 5)
+  return (era * 146097 + doe - 719468) * DAY_MS - tz
 end
 
--- Local day number and month number (year * 12 + month - 1) at `now`.
-local function periods(now, tz)
-  local day = math.floor((now + tz) / DAY_MS)
-  local y, m = civil_from_days(day)
-  return day, y * 12 + m - 1
-end
+local ZERO_SLOT = '\0\0\0\0\0\0\0\0'
 
-local function day_end(day, tz) return (day + 1) * DAY_MS - tz end
-
-local function month_end(month, tz)
-  local following = month + 1
-  local y = math.floor(following / 12)
-  return days_from_civil(y, following - y * 12 + 1, 1) * DAY_MS - tz
-end
-
--- Subject records ---------------------------------------------------------------------------
-
-local function get_slot(ring, slot)
-  local t, r = struct.unpack(SLOT, ring, slot * SLOT_SIZE + 1)
-  return t, r
-end
-
-local function set_slot(ring, slot, t, r)
-  local offset = slot * SLOT_SIZE
-  return string.sub(ring, 1, offset) .. struct.pack(SLOT, t, r) .. string.sub(ring, offset + SLOT_SIZE + 1)
-end
-
--- Loads a subject record, moves its window to bucket c and its periods to (day, month).
--- `windowed`: true keeps (or starts) a ring, for subjects with a TPM or RPM limit; false
--- drops it; nil keeps whatever the record has (refunds never start a window).
+-- Unpacks a subject record and brings it to bucket c, day and month. `windowed`: true keeps
+-- or starts a ring (the subject has a TPM or RPM limit), nil keeps whatever ring it has.
+-- The ring stays inside the raw record (s.raw) until something has to rewrite it (s.ring).
 local function load(raw, windowed, K, c, day, month)
   local s
-  if raw and string.len(raw) >= HEADER_SIZE then
+  if raw then
     s = { struct.unpack(HEADER, raw) }
-    s[19] = nil
-    s.ring = string.sub(raw, HEADER_SIZE + 1)
+    s[17] = nil
   else
-    s = { K, c, 0, 0, day, 0, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0, 0 }
-    s.ring = ''
+    s = { K, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
   end
-  local has_ring = s[1] == K and string.len(s.ring) == K * SLOT_SIZE
-  if windowed == false or (windowed == nil and not has_ring) then
-    s.ring = ''
-    s[1], s[3], s[4] = K, 0, 0
-  elseif not has_ring then
-    s.ring = string.rep('\0', K * SLOT_SIZE)
-    s[1], s[2], s[3], s[4] = K, c, 0, 0
-  elseif c > s[2] then
-    if c - s[2] >= K then
-      s.ring = string.rep('\0', K * SLOT_SIZE)
-      s[3], s[4] = 0, 0
-    else
-      for i = s[2] + 1, c do
-        local slot = i % K
-        local t, r = get_slot(s.ring, slot)
-        if t ~= 0 or r ~= 0 then
-          s[3], s[4] = s[3] - t, s[4] - r
-          s.ring = set_slot(s.ring, slot, 0, 0)
+  if raw and s[1] == K and #raw == HEADER_SIZE + K * SLOT_SIZE then
+    s.raw = raw
+    if c > s[2] then
+      if c - s[2] >= K then
+        s.ring, s[3], s[4] = string.rep(ZERO_SLOT, K), 0, 0
+      else
+        local ring = string.sub(raw, HEADER_SIZE + 1)
+        for i = s[2] + 1, c do
+          local at = (i % K) * SLOT_SIZE
+          local t, r = struct.unpack(SLOT, ring, at + 1)
+          if t > 0 or r > 0 then
+            s[3], s[4] = s[3] - t, s[4] - r
+            ring = string.sub(ring, 1, at) .. ZERO_SLOT .. string.sub(ring, at + SLOT_SIZE + 1)
+          end
         end
+        s.ring = ring
       end
+      s[2] = c
     end
+  else
+    s[1], s[2], s[3], s[4] = K, c, 0, 0
+    s.ring = windowed and string.rep(ZERO_SLOT, K) or ''
   end
-  if c > s[2] then s[2] = c end
-  if s[5] ~= day then
-    s[5], s[6], s[7], s[8], s[9], s[10], s[11] = day, 0, 0, 0, 0, 0, 0
-  end
-  if s[12] ~= month then
-    s[12], s[13], s[14], s[15], s[16], s[17], s[18] = month, 0, 0, 0, 0, 0, 0
-  end
+  if s[5] ~= day then s[5], s[6], s[7], s[8], s[9], s[10] = day, 0, 0, 0, 0, 0 end
+  if s[11] ~= month then s[11], s[12], s[13], s[14], s[15], s[16] = month, 0, 0, 0, 0, 0 end
   return s
 end
 
+local function has_ring(s) return s.ring == nil or s.ring ~= '' end
+
+-- The (tokens, requests) of bucket `bucket`'s slot.
+local function slot(s, K, bucket)
+  local at = (bucket % K) * SLOT_SIZE
+  if s.ring then return struct.unpack(SLOT, s.ring, at + 1) end
+  return struct.unpack(SLOT, s.raw, HEADER_SIZE + at + 1)
+end
+
 local function save(s)
-  return struct.pack(HEADER, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12],
-    s[13], s[14], s[15], s[16], s[17], s[18]) .. s.ring
+  local header = struct.pack(HEADER, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12],
+    s[13], s[14], s[15], s[16])
+  if s.ring then return header .. s.ring end
+  if s.slot_at then
+    local at = HEADER_SIZE + s.slot_at
+    return header .. string.sub(s.raw, HEADER_SIZE + 1, at) .. struct.pack(SLOT, s.slot_t, s.slot_r) .. string.sub(s.raw, at + SLOT_SIZE + 1)
+  end
+  return header .. string.sub(s.raw, HEADER_SIZE + 1)
 end
 
--- Adds tokens and requests to bucket `bucket` if it is still in the window (clamped at 0).
+-- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero.
 local function window_add(s, K, bucket, tokens, requests)
-  if s.ring == '' or bucket <= s[2] - K or bucket > s[2] then return end
-  local slot = bucket % K
-  local t, r = get_slot(s.ring, slot)
-  local nt, nr = t + tokens, r + requests
-  if nt < 0 then nt = 0 end
-  if nr < 0 then nr = 0 end
+  if not has_ring(s) or bucket <= s[2] - K or bucket > s[2] then return end
+  local at = (bucket % K) * SLOT_SIZE
+  local t, r = slot(s, K, bucket)
+  local nt, nr = math.min(4294967295, math.max(0, t + tokens)), math.min(4294967295, math.max(0, r + requests))
   s[3], s[4] = s[3] + nt - t, s[4] + nr - r
-  s.ring = set_slot(s.ring, slot, nt, nr)
-end
-
--- Milliseconds until `needed` tokens (or requests, index 2) have left the window.
-local function window_retry(s, K, bucket_ms, now, needed, index)
-  local freed = 0
-  for i = s[2] - K + 1, s[2] do
-    local t, r = get_slot(s.ring, i % K)
-    freed = freed + (index == 1 and t or r)
-    if freed >= needed then return (i + K) * bucket_ms - now end
+  if s.ring == nil and s.slot_at == nil then
+    s.slot_at, s.slot_t, s.slot_r = at, nt, nr
+  else
+    if s.ring == nil then
+      s.ring = string.sub(s.raw, HEADER_SIZE + 1, HEADER_SIZE + s.slot_at) .. struct.pack(SLOT, s.slot_t, s.slot_r)
+        .. string.sub(s.raw, HEADER_SIZE + s.slot_at + SLOT_SIZE + 1)
+      s.slot_at = nil
+    end
+    s.ring = string.sub(s.ring, 1, at) .. struct.pack(SLOT, nt, nr) .. string.sub(s.ring, at + SLOT_SIZE + 1)
   end
-  return (s[2] + K) * bucket_ms - now
 end
 
--- Milliseconds until the window is empty again (the newest non-empty bucket leaves it).
-local function window_reset(s, K, bucket_ms, now)
-  if s.ring == '' then return 0 end
-  for i = s[2], s[2] - K + 1, -1 do
-    local t, r = get_slot(s.ring, i % K)
-    if t > 0 or r > 0 then return (i + K) * bucket_ms - now end
+-- Moves an amount of money and tokens into (sign 1) or out of (sign -1) the held budgets
+-- of the periods (hold_day, hold_month), if they are still the current ones.
+local function hold_move(s, sign, cost, tokens, hold_day, hold_month)
+  local u, n = madd(0, 0, 0, sign * cost)
+  if hold_day == s[5] then
+    s[8], s[9] = madd(s[8], s[9], u, n)
+    if s[8] < 0 then s[8], s[9] = 0, 0 end
+    s[10] = math.max(0, s[10] + sign * tokens)
   end
-  return 0
-end
-
--- Holds a cost and tokens against a subject's budgets (negative amounts release them).
-local function hold_add(s, cost_u, cost_n, tokens)
-  s[8], s[9] = m_floor0(m_add(s[8], s[9], cost_u, cost_n))
-  s[15], s[16] = m_floor0(m_add(s[15], s[16], cost_u, cost_n))
-  s[11] = math.max(0, s[11] + tokens)
-  s[18] = math.max(0, s[18] + tokens)
-end
-
--- Reads levels from ARGV starting at `first`: count, then 8 values per level:
--- kind, field, tpm, rpm, daily budget, monthly budget, daily tokens, monthly tokens.
-local function read_levels(first)
-  local count = tonumber(ARGV[first])
-  local levels = {}
-  for i = 1, count do
-    local b = first + (i - 1) * 8
-    local level = {
-      kind = ARGV[b + 1], field = ARGV[b + 2],
-      tpm = tonumber(ARGV[b + 3]), rpm = tonumber(ARGV[b + 4]),
-      dtok = tonumber(ARGV[b + 7]), mtok = tonumber(ARGV[b + 8]),
-    }
-    level.bd_u, level.bd_n = m_parse(ARGV[b + 5])
-    level.bm_u, level.bm_n = m_parse(ARGV[b + 6])
-    level.windowed = level.tpm ~= nil or level.rpm ~= nil
-    levels[i] = level
+  if hold_month == s[11] then
+    s[14], s[15] = madd(s[14], s[15], u, n)
+    if s[14] < 0 then s[14], s[15] = 0, 0 end
+    s[16] = math.max(0, s[16] + sign * tokens)
   end
-  return levels
 end
 
--- Loads every level's record with one HMGET (plus the TTL marker 'x').
-local function load_levels(levels, K, c, day, month)
-  local fields = { 'x' }
-  for i = 1, #levels do fields[i + 1] = levels[i].field end
-  local raw = redis.call('HMGET', KEYS[1], unpack(fields))
-  for i = 1, #levels do
-    levels[i].s = load(raw[i + 1], levels[i].windowed, K, c, day, month)
-  end
-  return raw[1]
+-- Reads every subject with one HMGET (plus the TTL marker 'x').
+local function load_all(fields, windowed, K, c, day, month)
+  local raw = redis.call('HMGET', KEYS[1], 'x', unpack(fields))
+  local subjects = {}
+  for i = 1, #fields do subjects[i] = load(raw[i + 1] or nil, windowed[i], K, c, day, month) end
+  return subjects, raw[1]
 end
 
--- Writes every level's record with one HSET; sets the hash's TTL once per month.
-local function save_levels(levels, marker, month, now, tz)
+-- Writes every subject with one HSET; moves the hash's TTL past the month's end once a month.
+local function save_all(fields, subjects, marker, month, now, tz)
   local args = {}
-  for i = 1, #levels do
-    args[#args + 1] = levels[i].field
-    args[#args + 1] = save(levels[i].s)
+  for i = 1, #fields do
+    args[2 * i - 1] = fields[i]
+    args[2 * i] = save(subjects[i])
   end
-  local m = tostring(month)
-  if marker ~= m then
+  if marker ~= tostring(month) then
     args[#args + 1] = 'x'
-    args[#args + 1] = m
-  end
-  redis.call('HSET', KEYS[1], unpack(args))
-  if marker ~= m then
+    args[#args + 1] = month
+    redis.call('HSET', KEYS[1], unpack(args))
     redis.call('PEXPIRE', KEYS[1], month_end(month, tz) - now + 2 * DAY_MS)
+  else
+    redis.call('HSET', KEYS[1], unpack(args))
   end
 end
 
--- Levels for settling a hold: exactly the subjects the hold was taken against, with the
--- limits the gateway passed for them now (a 'u' level with an empty field matches the
--- hold's user). Subjects keep whatever window they have.
-local function hold_levels(hold_fields, given)
-  local by_field, user_level = {}, nil
-  for _, l in ipairs(given) do
-    if l.kind == 'u' and l.field == '' then user_level = l else by_field[l.field] = l end
-  end
-  local levels = {}
-  for i, field in ipairs(hold_fields) do
-    local l = by_field[field]
-    if not l and string.sub(field, 1, 2) == 'u:' then l = user_level end
-    l = l or {}
-    l.field, l.kind, l.windowed = field, string.sub(field, 1, 1), nil
-    levels[i] = l
-  end
-  return levels
-end
-
--- Which limits a subject is over right now, as 'tpm', 'budget_daily', ... (for `record`).
-local function over_limits(level)
-  local s, over = level.s, {}
-  if level.tpm and s.ring ~= '' and s[3] > level.tpm then over[#over + 1] = 'tpm' end
-  if level.rpm and s.ring ~= '' and s[4] > level.rpm then over[#over + 1] = 'rpm' end
-  if level.bd_u then
-    local u, n = m_add(s[6], s[7], s[8], s[9])
-    if not m_le(u, n, level.bd_u, level.bd_n) then over[#over + 1] = 'budget_daily' end
-  end
-  if level.bm_u then
-    local u, n = m_add(s[13], s[14], s[15], s[16])
-    if not m_le(u, n, level.bm_u, level.bm_n) then over[#over + 1] = 'budget_monthly' end
-  end
-  if level.dtok and s[10] + s[11] > level.dtok then over[#over + 1] = 'tokens_daily' end
-  if level.mtok and s[17] + s[18] > level.mtok then over[#over + 1] = 'tokens_monthly' end
-  return over
+-- Splits a comma-separated list of subject fields.
+local function split_fields(text)
+  local fields = {}
+  for field in string.gmatch(text, '[^,]+') do fields[#fields + 1] = field end
+  return fields
 end

@@ -1,127 +1,163 @@
--- settle.lua — commit a reserved request, or record one after the fact; append its ledger entry.
+-- settle.lua — commit a reserved request, or record one after the fact, and append its
+-- ledger entry in the same step.
 --
 -- KEYS[1] organisation state hash   KEYS[2] request record
 -- KEYS[3] partition hold index      KEYS[4] partition ledger stream
--- ARGV[1]  hold index member (org:request_id)
--- ARGV[2]  clock offset ms          ARGV[3]  timezone offset ms
--- ARGV[4]  bucket ms                ARGV[5]  buckets per window (K)
--- ARGV[6]  idempotency retention ms ARGV[7]  kind: 'commit' or 'record'
--- ARGV[8..12] actual tokens: input, cached input, cache write, output, reasoning
--- ARGV[13] latency ms ('' if unknown)   ARGV[14] cache hit ('', '0', '1')
--- ARGV[15] model ('' = the reserved model)  ARGV[16] provider  ARGV[17] price version
--- ARGV[18..22] prices (nano-units per 1M tokens), used when ARGV[15] is set
--- ARGV[23] user  ARGV[24] feature  ARGV[25] session ('' = as reserved)
--- ARGV[26] tier  ARGV[27] key id  ARGV[28] workspace id  ARGV[29] organisation id
--- ARGV[30] request id  ARGV[31] usage format
--- ARGV[32] level count, then 8 per level (see read_levels); a level of kind 'u' with an
---          empty field takes the user recorded in the hold.
+-- ARGV[1] hold index member   ARGV[2] 'commit' or 'record'   ARGV[3] request id
+-- ARGV[4] organisation id     ARGV[5] usage format
+-- ARGV[6] model, provider, price version, user, feature, session, tier, key, workspace,
+--         tab-separated; '' takes them from the reservation, and an empty column keeps the
+--         reservation's value
+-- ARGV[7 .. 6+L] subject fields of the levels ('' for a user level: the reservation's user)
+-- ARGV[7+L] (last) numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K,
+--         idempotency retention ms, 5 actual token counts (input, cached input, cache write,
+--         output, reasoning), latency ms (-1: unknown), cache hit (-1 unknown, 0, 1),
+--         prices given (0/1), 5 prices (nano-units per 1M tokens), level count L, then
+--         8 limits per level as in reserve.lua
 --
--- The hold, when live, is settled: each window is corrected by (actual - estimate) in the
--- bucket where it was reserved, if still in the window; budgets move the estimate from held
--- to the actual cost spent. Without a live hold (never reserved, released or expired), the
--- usage is counted all the same. Either way one ledger entry is appended, in this script.
+-- A live hold is settled: each window is corrected by (actual - estimate) in the bucket
+-- where it was reserved, if still in the window; the estimate leaves the held budgets and
+-- the actual cost is spent. Without a live hold (none, or released, or expired) the usage
+-- is counted all the same, priced with the model given or the one reserved.
+--
+-- Ledger entry: XADD KEYS[4] * e <tab-separated>: 1 (format), kind, request id, organisation,
+-- at ms, reserved at ms (0: none), estimated tokens, input, cached input, cache write, output,
+-- reasoning, cost (nanos), latency ms (-1), cache hit (-1/0/1), usage format, limits now
+-- exceeded, then the nine columns of ARGV[6].
 --
 -- Replies:
---   {1 (new) or 2 (already settled: nothing changed), cost (nanos), price version, model,
---    hold settled (0/1), limits now exceeded ('k:tpm,o:budget_daily' or ''), settled at ms,
+--   {1 new, or 2 already settled (nothing changed), cost (nanos), price version, model,
+--    hold settled (0/1), limits exceeded ('o:budget_daily,u:tpm' or ''), settled at ms,
 --    input, cached input, cache write, output, reasoning}
---   {0, 'no_model'}: nothing to price with (no live hold and no model given)
+--   {0, 'no_model'}: no reservation and no model to price the usage with
 
 local existing = redis.call('GET', KEYS[2])
--- `known`: a reservation's details (live 'H', or released 'R' / expired 'X');
--- `hold`: only a live one, which this settles.
-local known, hold = nil, nil
-if existing then
-  local h = cmsgpack.unpack(existing)
-  if h[1] == 'C' then
-    return { 2, h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12] }
-  end
-  known = h
-  if h[1] == 'H' then hold = h end
+local state = existing and string.sub(existing, 1, 1)
+if state == 'C' then
+  local cost, t1, t2, t3, t4, t5, settled, at, pos = struct.unpack('<dddddddd', existing, 2)
+  local rest = string.sub(existing, pos)
+  local nl = string.find(rest, '\n', 1, true)
+  local tab = string.find(rest, '\t', nl + 1, true)
+  return { 2, string.format('%d', cost), string.sub(rest, nl + 1, tab - 1), string.sub(rest, tab + 1), settled,
+    string.sub(rest, 1, nl - 1), at, t1, t2, t3, t4, t5 }
 end
 
-local model, provider, version, prices = ARGV[15], ARGV[16], ARGV[17], nil
-if model ~= '' then
-  prices = { tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21]), tonumber(ARGV[22]) }
+local a = numbers(ARGV[#ARGV], 19, 8)
+local L = a[19]
+
+-- The reservation, live ('H') or not ('R', 'X'): its numbers, subjects and strings.
+local hold, known, columns = nil, nil, ARGV[6]
+local fields = {}
+for i = 1, L do
+  if ARGV[6 + i] ~= '' then fields[#fields + 1] = ARGV[6 + i] end
+end
+if existing then
+  known = { struct.unpack('<dddddddddddddd', existing, 2) }
+  local rest = string.sub(existing, known[15])
+  local nl = string.find(rest, '\n', 1, true)
+  fields = split_fields(string.sub(rest, 1, nl - 1))
+  local reserved_columns = string.sub(rest, nl + 1)
+  if columns == '' then
+    columns = reserved_columns
+  else
+    local mine, theirs, merged = {}, {}, {}
+    for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do mine[#mine + 1] = v end
+    for v in string.gmatch(reserved_columns .. '\t', '([^\t]*)\t') do theirs[#theirs + 1] = v end
+    for i = 1, 9 do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
+    columns = table.concat(merged, '\t')
+  end
+  if state == 'H' then hold = known end
+end
+local prices
+if a[13] == 1 then
+  prices = { a[14], a[15], a[16], a[17], a[18] }
 elseif known then
-  model, provider, version, prices = known[10], known[11], known[12], known[13]
+  prices = { known[8], known[9], known[10], known[11], known[12] }
 else
   return { 0, 'no_model' }
 end
-local user, feature, session = ARGV[23], ARGV[24], ARGV[25]
-if known then
-  if user == '' then user = known[14] end
-  if feature == '' then feature = known[15] end
-  if session == '' then session = known[16] end
+
+-- Limits by subject field, as the gateway passed them now ('' matches the reservation's user).
+local limits = {}
+for i = 1, L do
+  local field = ARGV[6 + i]
+  if field == '' then field = 'u:' end
+  limits[field] = 14 + 5 + (i - 1) * 8
+end
+local windowed, base = {}, {}
+for i = 1, #fields do
+  local b = limits[fields[i]] or (string.sub(fields[i], 1, 2) == 'u:' and limits['u:'])
+  base[i] = b
+  -- A reservation's subjects keep whatever window they have; new usage follows the limits.
+  windowed[i] = (not known) and b and (a[b + 1] >= 0 or a[b + 2] >= 0) or nil
 end
 
-local now = now_ms(tonumber(ARGV[2]))
-local tz = tonumber(ARGV[3])
-local bucket_ms = tonumber(ARGV[4])
-local K = tonumber(ARGV[5])
-local tokens = { tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]) }
-local actual = tokens[1] + tokens[2] + tokens[3] + tokens[4] + tokens[5]
-local cost = cost_of(tokens, prices)
-local cost_u, cost_n = m_norm(0, cost)
+local now = now_ms(a[1])
+local tz, bucket_ms, K = a[2], a[3], a[4]
+local t1, t2, t3, t4, t5 = a[6], a[7], a[8], a[9], a[10]
+local actual = t1 + t2 + t3 + t4 + t5
+local whole, fraction = 0, 0
+for i, t in ipairs({ t1, t2, t3, t4, t5 }) do
+  if t > 0 then
+    local p = prices[i]
+    local ai = math.floor(p / 1000000)
+    whole = whole + t * ai
+    fraction = fraction + t * (p - ai * 1000000)
+  end
+end
+local cost = whole + math.floor((fraction + 500000) / 1000000)
+local cu, cn = madd(0, 0, 0, cost)
 
 local c = math.floor(now / bucket_ms)
 local day, month = periods(now, tz)
-local levels = read_levels(32)
-if known then
-  levels = hold_levels(known[9], levels)
-else
-  local kept = {}
-  for _, l in ipairs(levels) do
-    if l.field ~= '' then kept[#kept + 1] = l end
-  end
-  levels = kept
-end
-local marker = load_levels(levels, K, c, day, month)
-
-for i = 1, #levels do
-  local s = levels[i].s
+local subjects, marker = load_all(fields, windowed, K, c, day, month)
+local over = {}
+for i = 1, #fields do
+  local s = subjects[i]
   if hold then
-    local est_tokens, est_cost = hold[7], hold[8]
-    window_add(s, K, hold[4], actual - est_tokens, 0)
-    local eu, en = m_norm(0, -est_cost)
-    if hold[5] == day then
-      s[8], s[9] = m_floor0(m_add(s[8], s[9], eu, en))
-      s[11] = math.max(0, s[11] - est_tokens)
-    end
-    if hold[6] == month then
-      s[15], s[16] = m_floor0(m_add(s[15], s[16], eu, en))
-      s[18] = math.max(0, s[18] - est_tokens)
-    end
+    window_add(s, K, hold[3], actual - hold[6], 0)
+    hold_move(s, -1, hold[7], hold[6], hold[4], hold[5])
   else
     window_add(s, K, c, actual, 1)
   end
-  s[6], s[7] = m_add(s[6], s[7], cost_u, cost_n)
-  s[13], s[14] = m_add(s[13], s[14], cost_u, cost_n)
+  s[6], s[7] = madd(s[6], s[7], cu, cn)
+  s[12], s[13] = madd(s[12], s[13], cu, cn)
   s[10] = s[10] + actual
-  s[17] = s[17] + actual
-end
-save_levels(levels, marker, month, now, tz)
-
-local over = {}
-for i = 1, #levels do
-  for _, what in ipairs(over_limits(levels[i])) do
-    over[#over + 1] = levels[i].kind .. ':' .. what
+  s[16] = s[16] + actual
+  -- Which limits this subject is over now (record says so; commit reports it too).
+  local b = base[i]
+  if b then
+    local kind = string.sub(fields[i], 1, 1)
+    if a[b + 1] >= 0 and has_ring(s) and s[3] > a[b + 1] then over[#over + 1] = kind .. ':tpm' end
+    if a[b + 2] >= 0 and has_ring(s) and s[4] > a[b + 2] then over[#over + 1] = kind .. ':rpm' end
+    if a[b + 3] >= 0 then
+      local u, n = madd(s[6], s[7], s[8], s[9])
+      if not mle(u, n, a[b + 3], a[b + 4]) then over[#over + 1] = kind .. ':budget_daily' end
+    end
+    if a[b + 5] >= 0 then
+      local u, n = madd(s[12], s[13], s[14], s[15])
+      if not mle(u, n, a[b + 5], a[b + 6]) then over[#over + 1] = kind .. ':budget_monthly' end
+    end
+    if a[b + 7] >= 0 and s[10] > a[b + 7] then over[#over + 1] = kind .. ':tokens_daily' end
+    if a[b + 8] >= 0 and s[16] > a[b + 8] then over[#over + 1] = kind .. ':tokens_monthly' end
   end
 end
+save_all(fields, subjects, marker, month, now, tz)
 over = table.concat(over, ',')
 
-local cost_text = string.format('%d', cost)
+local model_end = string.find(columns, '\t', 1, true) or (#columns + 1)
+local provider_end = string.find(columns, '\t', model_end + 1, true) or (#columns + 1)
+local version_end = string.find(columns, '\t', provider_end + 1, true) or (#columns + 1)
+local model = string.sub(columns, 1, model_end - 1)
+local version = string.sub(columns, provider_end + 1, version_end - 1)
 local settled = hold and 1 or 0
-redis.call('SET', KEYS[2], cmsgpack.pack({ 'C', cost_text, version, model, settled, over, now,
-  tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] }), 'PX', tonumber(ARGV[6]))
+local cost_text = string.format('%d', cost)
+
+redis.call('SET', KEYS[2], 'C' .. struct.pack('<dddddddd', cost, t1, t2, t3, t4, t5, settled, now) .. over .. '\n' .. version .. '\t' .. model,
+  'PX', a[5])
 if hold then redis.call('ZREM', KEYS[3], ARGV[1]) end
+redis.call('XADD', KEYS[4], '*', 'e', table.concat({ '1', ARGV[2], ARGV[3], ARGV[4], string.format('%d', now),
+  string.format('%d', known and known[2] or 0), string.format('%d', known and known[6] or 0),
+  t1, t2, t3, t4, t5, cost_text, a[11], a[12], ARGV[5], over, columns }, '\t'))
 
-redis.call('XADD', KEYS[4], '*',
-  'kind', ARGV[7], 'rid', ARGV[30], 'org', ARGV[29], 'ws', ARGV[28], 'key', ARGV[27],
-  'user', user, 'feature', feature, 'session', session, 'tier', ARGV[26],
-  'model', model, 'provider', provider, 'format', ARGV[31], 'pv', version,
-  'in', tokens[1], 'cin', tokens[2], 'cw', tokens[3], 'out', tokens[4], 'rsn', tokens[5],
-  'cost', cost_text, 'est', known and known[7] or 0, 'reserved', known and known[3] or 0, 'at', now,
-  'latency', ARGV[13], 'hit', ARGV[14], 'over', over)
-
-return { 1, cost_text, version, model, settled, over, now, tokens[1], tokens[2], tokens[3], tokens[4], tokens[5] }
+return { 1, cost_text, version, model, settled, over, now, t1, t2, t3, t4, t5 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmark: Redis-side cost of reserve and commit (key, workspace, organisation and a user
+# cap, all limited) against a one-key INCRBY+PEXPIRE script, side by side in one run
+# (INFO commandstats usec_per_call); decisions per second through redis-benchmark EVALSHA
+# at -c 50 -P 1 and -P 16; memory per active API key (MEMORY USAGE).
+# Usage: Scripts/bench-engine.sh [calls-per-phase]   (default 20000)
+source "$(dirname "$0")/lib.sh"
+cd "$TOLLGATE_ROOT"
+trap stop_started EXIT
+
+calls="${1:-20000}"
+ensure_packages
+log "building tollgate-bench (release)"
+swift build -c release --product tollgate-bench >/dev/null
+bench="$(swift build -c release --show-bin-path)/tollgate-bench"
+
+port="$(free_port)"
+dir="$(mktemp -d)"
+start_redis "$port" "$dir"
+args="$dir/reserve-args.txt"
+"$bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 --redis-benchmark-args "$args"
+
+# redis-benchmark cannot send NUL bytes: the scripts' packed numbers go as a JSON array.
+for pipeline in 1 16; do
+    redis-cli -p "$port" config resetstat >/dev/null
+    result=$(eval "redis-benchmark -p $port -c 50 -P $pipeline -n $((pipeline == 1 ? 20000 : 60000)) -r 100000000 --csv $(cat "$args")" | tail -1)
+    rps=$(echo "$result" | awk -F'","' '{print $2}')
+    p99=$(echo "$result" | awk -F'","' '{print $7}')
+    usec=$(redis-cli -p "$port" info commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
+    echo "redis-benchmark reserve -c 50 -P $pipeline: decisions_per_second=$rps p99_ms=$p99 usec_per_call=$usec (JSON numbers)"
+done
