@@ -9,17 +9,16 @@ struct PingCommand: AsyncParsableCommand {
         abstract: "Check that Redis answers, and print its version and the round-trip time."
     )
 
-    @Option(name: .long, help: "Redis URL (or TOLLGATE_REDIS_URL).")
-    var redis: String = ProcessEnvironment.redisURL
+    @OptionGroup var redisOptions: RedisOptions
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
         logger.logLevel = .error
         let configuration: RedisConfiguration
         do {
-            configuration = try RedisConfiguration(url: redis)
+            configuration = try redisOptions.configuration(clientName: "tollgate-cli")
         } catch {
-            throw ValidationError(error.message)
+            throw ValidationError("\(error)")
         }
         let client = RedisClient(configuration: configuration, logger: logger)
         let clock = ContinuousClock()

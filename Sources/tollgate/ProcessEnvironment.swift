@@ -1,6 +1,11 @@
 import Foundation
 
-/// `TOLLGATE_*` environment variables, read once.
+/// `TOLLGATE_*` environment variables.
 enum ProcessEnvironment {
-    static let redisURL = ProcessInfo.processInfo.environment["TOLLGATE_REDIS_URL"] ?? "redis://127.0.0.1:6379"
+    static func value(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    static var redisURL: String { value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379" }
 }

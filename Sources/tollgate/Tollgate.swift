@@ -5,6 +5,6 @@ struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
         abstract: "Distributed quota enforcement for LLM API usage.",
-        subcommands: [PingCommand.self]
+        subcommands: [ServeCommand.self, PingCommand.self]
     )
 }

@@ -85,6 +85,13 @@ public struct ResolvedPrice: Sendable, Hashable {
     public var prices: TokenPrices
     /// Recorded in the ledger: `gpt-4.1@3`, or `fallback@tier` for a tier's fallback price.
     public var versionID: String
+
+    public init(model: String, provider: String, prices: TokenPrices, versionID: String) {
+        self.model = model
+        self.provider = provider
+        self.prices = prices
+        self.versionID = versionID
+    }
 }
 
 /// Every model's prices, looked up by name or alias at a point in time.

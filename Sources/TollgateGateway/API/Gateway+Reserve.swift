@@ -1,0 +1,127 @@
+import CoreMetrics
+import Logging
+import Foundation
+import HTTPTypes
+import Hummingbird
+import TollgateCore
+
+/// `POST /v1/reserve` bodies.
+struct ReserveAllowedBody: Encodable {
+    let allowed = true
+    var requestID: String
+    var model: String
+    var reservedTokens: Int64
+    var estimatedCost: String
+    var currency: String
+    var priceVersion: String
+    var holdExpiresAt: String?
+    var duplicate: Bool
+    var degraded: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case allowed, model, currency, duplicate, degraded
+        case requestID = "request_id"
+        case reservedTokens = "reserved_tokens"
+        case estimatedCost = "estimated_cost"
+        case priceVersion = "price_version"
+        case holdExpiresAt = "hold_expires_at"
+    }
+}
+
+struct ReserveLimitedBody: Encodable {
+    let allowed = false
+    var requestID: String
+    var reason: String
+    var scope: String
+    var limit: String
+    var retryAfterSeconds: Int64?
+    var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case allowed, reason, scope, limit, message
+        case requestID = "request_id"
+        case retryAfterSeconds = "retry_after_seconds"
+    }
+}
+
+extension Gateway {
+    func reserve(_ request: Request) async throws -> Response {
+        let (snapshot, token, fields) = try await prelude(request)
+        let requestID = try fields.requestID()
+        let apiKey = try fields.apiKey()
+        guard let model = try fields.model() else { throw APIError.invalid("model", "model is required") }
+        let inputTokens = try fields.count("input_tokens", required: true)!
+        let maxOutputTokens = try fields.count("max_output_tokens")
+        let user = try fields.attribution("user")
+        let feature = try fields.attribution("feature")
+        let session = try fields.attribution("session")
+        let now = watcher.now
+        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
+        let price = try price(model, snapshot, plan, at: now)
+        let settings = snapshot.configuration.settings
+        let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,
+                                            user: user, feature: feature, session: session)
+
+        guard breaker.shouldAttempt() else { return try degraded(reserveRequest, plan: plan, price: price, settings: settings) }
+        let decision: ReserveDecision
+        do {
+            decision = try await engine(for: snapshot).reserve(reserveRequest, plan: plan, price: price, settings: settings)
+            breaker.recordSuccess()
+        } catch {
+            guard recordRedisFailure(error, route: "reserve") else { throw error }
+            return try degraded(reserveRequest, plan: plan, price: price, settings: settings)
+        }
+
+        let tier = plan.tier.name
+        switch decision {
+        case .allowed(let hold, let status):
+            metrics.decision(result: "allowed", tier: tier)
+            metrics.holdsCreated.increment()
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
+                duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
+        case .alreadyHeld(let hold):
+            metrics.decision(result: "allowed", reason: "duplicate", tier: tier)
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
+                duplicate: true, degraded: false))
+        case .alreadyUsed(let state):
+            throw APIError(.conflict, "request_id_used", "request_id '\(requestID)' was already \(state)", field: "request_id")
+        case .limited(let refusal, let status):
+            metrics.decision(result: "limited", reason: refusal.reason.rawValue, tier: tier)
+            var headers = RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds)
+            let retry = refusal.retryAfter.map(RateLimitHeaders.retryAfterSeconds)
+            // Every 429 carries Retry-After; a request that can never fit says so in the body.
+            headers[.retryAfter] = String(retry ?? RateLimitHeaders.retryAfterSeconds(.seconds(Int64(settings.windowSeconds))))
+            let message = refusal.reason == .tooLarge
+                ? "the request alone exceeds the \(refusal.limit) limit at the \(refusal.scope.rawValue) level; it will never fit"
+                : "the \(refusal.limit) limit at the \(refusal.scope.rawValue) level is reached; retry in \(retry ?? 1) s"
+            return JSONResponse.make(status: .tooManyRequests, ReserveLimitedBody(
+                requestID: requestID, reason: refusal.reason.rawValue, scope: refusal.scope.rawValue, limit: refusal.limit,
+                retryAfterSeconds: retry, message: message), headers: headers)
+        }
+    }
+
+    /// Redis is unreachable: the tier's failure mode decides.
+    private func degraded(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws -> Response {
+        switch plan.tier.failureMode {
+        case .closed:
+            metrics.decision(result: "unavailable", tier: plan.tier.name)
+            throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable and this tier fails closed; retry shortly",
+                           headers: [.retryAfter: "1"])
+        case .open:
+            metrics.decision(result: "degraded", tier: plan.tier.name)
+            logger.warning("reservation allowed without a quota check (fail open)", metadata: [
+                "quota.decision": "degraded", "quota.tier": "\(plan.tier.name)", "quota.organization": "\(plan.organization.id)",
+            ])
+            let estimate = TokenUsage(input: request.inputTokens, output: request.maxOutputTokens ?? plan.tier.defaultOutputTokens)
+            let cost = Money(nanos: price.prices.cost(of: estimate), currency: settings.currency)
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: request.requestID, model: price.model, reservedTokens: estimate.total, estimatedCost: cost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: nil, duplicate: false, degraded: true),
+                headers: [RateLimitHeaders.degraded: "true"])
+        }
+    }
+}

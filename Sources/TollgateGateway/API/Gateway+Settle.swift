@@ -1,0 +1,188 @@
+import CoreMetrics
+import Logging
+import Foundation
+import HTTPTypes
+import Hummingbird
+import TollgateCore
+
+struct UsageBody: Encodable {
+    var inputTokens: Int64
+    var cachedInputTokens: Int64
+    var cacheWriteTokens: Int64
+    var outputTokens: Int64
+    var reasoningTokens: Int64
+    var totalTokens: Int64
+
+    init(_ usage: TokenUsage) {
+        inputTokens = usage.input
+        cachedInputTokens = usage.cachedInput
+        cacheWriteTokens = usage.cacheWrite
+        outputTokens = usage.output
+        reasoningTokens = usage.reasoning
+        totalTokens = usage.total
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case inputTokens = "input_tokens"
+        case cachedInputTokens = "cached_input_tokens"
+        case cacheWriteTokens = "cache_write_tokens"
+        case outputTokens = "output_tokens"
+        case reasoningTokens = "reasoning_tokens"
+        case totalTokens = "total_tokens"
+    }
+}
+
+/// `POST /v1/commit` and `/v1/record` answer.
+struct SettleBody: Encodable {
+    var requestID: String
+    var usage: UsageBody
+    var usageFormat: String?
+    var cost: String
+    var currency: String
+    var model: String
+    var priceVersion: String
+    var settledReservation: Bool
+    var duplicate: Bool
+    var overLimits: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case usage, cost, currency, model, duplicate
+        case requestID = "request_id"
+        case usageFormat = "usage_format"
+        case priceVersion = "price_version"
+        case settledReservation = "settled_reservation"
+        case overLimits = "over_limits"
+    }
+}
+
+/// 202 answer when Redis is unreachable and the request went to the spool.
+struct SpooledBody: Encodable {
+    var requestID: String
+    let spooled = true
+    var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case spooled, message
+        case requestID = "request_id"
+    }
+}
+
+struct ReleaseBody: Encodable {
+    var requestID: String
+    var released: Bool
+    var state: String
+    var releasedTokens: Int64?
+    var releasedCost: String?
+
+    enum CodingKeys: String, CodingKey {
+        case released, state
+        case requestID = "request_id"
+        case releasedTokens = "released_tokens"
+        case releasedCost = "released_cost"
+    }
+}
+
+extension Gateway {
+    /// Commit (after a reservation) or record (metering after the fact).
+    func settle(_ request: Request, kind: SettleRequest.Kind) async throws -> Response {
+        let (snapshot, token, fields) = try await prelude(request)
+        let requestID = try fields.requestID()
+        let apiKey = try fields.apiKey()
+        let model = try fields.model()
+        if kind == .record && model == nil { throw APIError.invalid("model", "model is required") }
+        var format: UsageFormat?
+        if let provider = try fields.string("provider") {
+            do {
+                format = try UsageFormat.named(provider)
+            } catch {
+                throw APIError.invalid("provider", error.description)
+            }
+        }
+        guard let usageValue = fields.object["usage"], !usageValue.isNull else { throw APIError.invalid("usage", "usage is required") }
+        let usage: TokenUsage
+        let detected: UsageFormat
+        do {
+            (usage, detected) = try ProviderUsage.normalise(usageValue, format: format)
+        } catch {
+            throw APIError.invalid("usage", error.description)
+        }
+        let user = try fields.attribution("user")
+        let feature = try fields.attribution("feature")
+        let session = try fields.attribution("session")
+        let latency = try fields.count("latency_ms", maximum: 86_400_000)
+        let cacheHit = try fields.bool("cache_hit")
+        let now = watcher.now
+        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
+        let price = try model.map { model throws in try self.price(model, snapshot, plan, at: now) }
+        let settings = snapshot.configuration.settings
+        let settle = SettleRequest(kind: kind, requestID: requestID, usage: usage, format: detected, price: price, user: user,
+                                   feature: feature, session: session, latencyMillis: latency, cacheHit: cacheHit)
+
+        let entry = SpoolEntry(operation: kind == .commit ? .commit : .record, requestID: requestID, apiKey: apiKey, usage: usage, format: detected,
+                               model: price?.model, provider: price?.provider, priceVersion: price?.versionID, prices: price?.prices.effective,
+                               user: user, feature: feature, session: session, latencyMillis: latency, cacheHit: cacheHit, spooledAt: now)
+        guard breaker.shouldAttempt() else { return try await spoolAndAnswer(entry) }
+        let settlement: Settlement
+        do {
+            settlement = try await engine(for: snapshot).settle(settle, plan: plan, settings: settings)
+            breaker.recordSuccess()
+        } catch {
+            if error.kind == .noModel {
+                throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
+            }
+            guard recordRedisFailure(error, route: kind.rawValue) else { throw error }
+            return try await spoolAndAnswer(entry)
+        }
+        metrics.settlement(kind.rawValue, result: settlement.isNew ? (settlement.settledHold ? "settled" : "counted") : "duplicate")
+        return JSONResponse.make(SettleBody(
+            requestID: requestID, usage: UsageBody(settlement.usage), usageFormat: detected.rawValue, cost: settlement.cost.decimalString,
+            currency: settings.currency.code, model: settlement.model, priceVersion: settlement.priceVersion,
+            settledReservation: settlement.settledHold, duplicate: !settlement.isNew, overLimits: settlement.overLimits))
+    }
+
+    func release(_ request: Request) async throws -> Response {
+        let (snapshot, token, fields) = try await prelude(request)
+        let requestID = try fields.requestID()
+        let apiKey = try fields.apiKey()
+        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
+        let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: watcher.now)
+        guard breaker.shouldAttempt() else { return try await spoolAndAnswer(entry) }
+        let outcome: ReleaseOutcome
+        do {
+            outcome = try await engine(for: snapshot).release(requestID: requestID, organization: plan.organization.id,
+                                                              timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: snapshot.configuration.settings)
+            breaker.recordSuccess()
+        } catch {
+            guard recordRedisFailure(error, route: "release") else { throw error }
+            return try await spoolAndAnswer(entry)
+        }
+        metrics.settlement("release", result: "\(outcome)".prefix { $0 != "(" }.description)
+        switch outcome {
+        case .released(let tokens, let cost):
+            return JSONResponse.make(ReleaseBody(requestID: requestID, released: true, state: "released", releasedTokens: tokens, releasedCost: cost.decimalString))
+        case .alreadyReleased:
+            return JSONResponse.make(ReleaseBody(requestID: requestID, released: false, state: "released"))
+        case .alreadyExpired, .expired:
+            return JSONResponse.make(ReleaseBody(requestID: requestID, released: false, state: "expired"))
+        case .alreadyCommitted:
+            throw APIError(.conflict, "already_committed", "request_id '\(requestID)' was already committed", field: "request_id")
+        case .unknown, .notDue:
+            throw APIError(.notFound, "unknown_request", "no reservation for request_id '\(requestID)'", field: "request_id")
+        }
+    }
+
+    /// Keeps the request in the spool and answers 202; 503 when even the spool cannot take it.
+    func spoolAndAnswer(_ entry: SpoolEntry) async throws -> Response {
+        do {
+            try await spool.append(entry)
+        } catch {
+            logger.error("spool append failed", metadata: ["spool.error": "\(error)", "spool.request_id": "\(entry.requestID)"])
+            throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable and the local spool cannot take more; retry shortly",
+                           headers: [.retryAfter: "1"])
+        }
+        metrics.spooled.increment()
+        metrics.spoolDepth.record(spool.depth)
+        return JSONResponse.make(status: .accepted, SpooledBody(
+            requestID: entry.requestID, message: "quota state is unreachable; the \(entry.operation.rawValue) is kept in the gateway's spool and applied when it returns"))
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TollgateCore
+import TollgateRedis
+
+/// Keeps the node's configuration snapshot current: reloads on a pub/sub notice, and polls
+/// the version key so that a missed notice costs at most one poll interval. Also tracks
+/// the offset between this machine's clock and Redis', so prices take effect on Redis time.
+public final class ConfigurationWatcher: Service, Sendable {
+    private let store: ConfigurationStore
+    private let subscriberConfiguration: RedisConfiguration
+    private let pollInterval: Duration
+    private let logger: Logger
+    private let current = Mutex<GatewaySnapshot?>(nil)
+    private let clockOffset = Atomic<Int64>(0)
+    private let onChange: @Sendable (GatewaySnapshot) -> Void
+
+    public init(store: ConfigurationStore, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, logger: Logger,
+                onChange: @escaping @Sendable (GatewaySnapshot) -> Void = { _ in }) {
+        self.store = store
+        self.subscriberConfiguration = subscriberConfiguration
+        self.pollInterval = pollInterval
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    /// The current snapshot; nil until the first configuration has been loaded.
+    public var snapshot: GatewaySnapshot? { current.withLock { $0 } }
+
+    /// Now, in ms since 1970, on Redis' clock (this machine's clock plus the measured offset).
+    public var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) + clockOffset.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [store.keys.configurationChannel], logger: logger)
+        let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // Any notice, and every (re)subscription, may mean a newer version.
+                    for await _ in subscriber.events { trigger.yield() }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        trigger.yield()
+                        try? await Task.sleep(for: self.pollInterval)
+                    }
+                }
+                group.addTask {
+                    for await _ in triggers {
+                        if Task.isCancelled { break }
+                        await self.refresh()
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            trigger.finish()
+        }
+        await subscriber.shutdown()
+    }
+
+    /// Reads the version (and Redis' time); loads the document if the version moved.
+    public func refresh() async {
+        do {
+            let sent = Int64(Date().timeIntervalSince1970 * 1000)
+            let (version, redisTime) = try await store.versionAndTime()
+            let received = Int64(Date().timeIntervalSince1970 * 1000)
+            clockOffset.store(redisTime - (sent + received) / 2, ordering: .relaxed)
+            if let snapshot, snapshot.version == version { return }
+            let loaded = try await store.load()
+            let snapshot = GatewaySnapshot(configuration: loaded.configuration, version: loaded.version)
+            let swapped = current.withLock { value -> Bool in
+                guard (value?.version ?? -1) < snapshot.version || value == nil else { return false }
+                value = snapshot
+                return true
+            }
+            if swapped {
+                logger.info("configuration loaded", metadata: ["config.version": "\(snapshot.version)"])
+                onChange(snapshot)
+            }
+        } catch {
+            logger.warning("configuration refresh failed", metadata: ["config.error": "\(error)"])
+        }
+    }
+}

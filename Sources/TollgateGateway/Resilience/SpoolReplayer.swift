@@ -1,0 +1,72 @@
+import CoreMetrics
+import Logging
+import ServiceLifecycle
+import TollgateCore
+
+/// Replays the spool once Redis answers again. Replays are idempotent (settle and release
+/// are keyed by request id), so an interrupted replay simply starts over. On graceful
+/// shutdown it makes one last attempt; whatever cannot be applied stays on disk for the
+/// next start.
+struct SpoolReplayer: Service {
+    let gateway: Gateway
+    var interval: Duration = .milliseconds(250)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await replayOnce()
+                try? await Task.sleep(for: interval)
+            }
+        }
+        await replayOnce()
+    }
+
+    func replayOnce() async {
+        guard gateway.spool.depth > 0, let snapshot = gateway.watcher.snapshot, gateway.breaker.shouldAttempt() else { return }
+        let entries: [SpoolEntry]
+        do {
+            entries = try await gateway.spool.beginReplay()
+        } catch {
+            gateway.logger.error("spool replay could not start", metadata: ["spool.error": "\(error)"])
+            return
+        }
+        let engine = gateway.engine(for: snapshot)
+        let settings = snapshot.configuration.settings
+        for entry in entries {
+            do {
+                let plan = try snapshot.configuration.plan(apiKey: entry.apiKey, user: entry.user, at: entry.spooledAt)
+                switch entry.operation {
+                case .commit, .record:
+                    guard let usage = entry.usage else { continue }
+                    _ = try await engine.settle(SettleRequest(
+                        kind: entry.operation == .commit ? .commit : .record, requestID: entry.requestID, usage: usage, format: entry.format,
+                        price: entry.resolvedPrice, user: entry.user, feature: entry.feature, session: entry.session,
+                        latencyMillis: entry.latencyMillis, cacheHit: entry.cacheHit), plan: plan, settings: settings)
+                case .release:
+                    _ = try await engine.release(requestID: entry.requestID, organization: plan.organization.id,
+                                                 timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: settings)
+                }
+                gateway.metrics.spoolReplayed.increment()
+            } catch let error as EngineError {
+                if error.kind == .noModel {
+                    await gateway.spool.deadLetter(entry, reason: error.message)
+                    continue
+                }
+                _ = gateway.recordRedisFailure(error, route: "spool")
+                gateway.logger.warning("spool replay paused: Redis unavailable", metadata: ["spool.error": "\(error)"])
+                return
+            } catch {
+                await gateway.spool.deadLetter(entry, reason: "\(error)")
+                gateway.logger.error("spool entry cannot be replayed", metadata: ["spool.request_id": "\(entry.requestID)", "spool.error": "\(error)"])
+            }
+        }
+        gateway.breaker.recordSuccess()
+        do {
+            try await gateway.spool.finishReplay()
+            gateway.logger.info("spool replayed", metadata: ["spool.entries": "\(entries.count)"])
+        } catch {
+            gateway.logger.error("spool replay could not finish", metadata: ["spool.error": "\(error)"])
+        }
+        gateway.metrics.spoolDepth.record(gateway.spool.depth)
+    }
+}

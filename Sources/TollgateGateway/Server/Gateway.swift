@@ -1,0 +1,207 @@
+import CoreMetrics
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import TollgateCore
+import TollgateRedis
+
+/// One gateway node: the HTTP API over the quota engine, with its configuration watcher,
+/// circuit breaker, spool and metrics. Stateless apart from the spool file: any number of
+/// nodes share one Redis.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let watcher: ConfigurationWatcher
+    let redis: any RedisExecutor
+    let keyPrefix: String
+    let scripts: QuotaScripts
+    let breaker: CircuitBreaker
+    let spool: Spool
+    let metrics: GatewayMetrics
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    private let shuttingDown = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - redis: the client every request uses.
+    ///   - redisConfiguration: how to open the watcher's own subscriber connection.
+    ///   - registry: where this node's metrics live; `/metrics` renders it.
+    public init(configuration: GatewayConfiguration, redis: any RedisExecutor, redisConfiguration: RedisConfiguration,
+                keyPrefix: String, registry: PrometheusCollectorRegistry, logger: Logger) throws {
+        self.configuration = configuration
+        self.redis = redis
+        self.keyPrefix = keyPrefix
+        self.registry = registry
+        self.logger = logger
+        scripts = try QuotaScripts.load()
+        let metrics = GatewayMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        self.metrics = metrics
+        breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { state in
+            metrics.breakerState.record(state)
+        }
+        spool = try Spool(path: configuration.spoolPath, limitBytes: configuration.spoolLimitBytes)
+        metrics.spoolDepth.record(spool.depth)
+        watcher = ConfigurationWatcher(
+            store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
+            subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger
+        ) { snapshot in
+            metrics.configurationVersion.record(snapshot.version)
+        }
+    }
+
+    /// The background services of the node, to run alongside the HTTP server.
+    public var services: [any Service] {
+        [watcher, SpoolReplayer(gateway: self)]
+    }
+
+    /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then
+    /// gives load balancers `drainDelay` to notice before the server drains.
+    public var readinessGate: some Service { ReadinessGate(gateway: self) }
+
+    func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
+
+    public var isReady: Bool {
+        !shuttingDown.load(ordering: .relaxed) && watcher.snapshot != nil && !breaker.isOpen
+    }
+
+    /// The engine for a snapshot (its partition count shapes the key layout).
+    func engine(for snapshot: GatewaySnapshot) -> QuotaEngine {
+        QuotaEngine(redis: redis, keys: KeyLayout(prefix: keyPrefix, partitions: snapshot.configuration.settings.partitions),
+                    scripts: scripts, clockOffsetMillis: configuration.clockOffsetMillis)
+    }
+
+    // MARK: Router
+
+    public func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/v1/reserve") { request, _ in await self.handle("reserve", request, self.reserve) }
+        router.post("/v1/commit") { request, _ in await self.handle("commit", request) { try await self.settle($0, kind: .commit) } }
+        router.post("/v1/record") { request, _ in await self.handle("record", request) { try await self.settle($0, kind: .record) } }
+        router.post("/v1/release") { request, _ in await self.handle("release", request, self.release) }
+        router.get("/v1/quota/{api_key}") { request, context in
+            let apiKey = context.parameters.get("api_key") ?? ""
+            return await self.handle("quota", request) { try await self.quota($0, apiKey: apiKey) }
+        }
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "alive"]) }
+        router.get("/readyz") { _, _ in self.readiness() }
+        router.get("/metrics") { _, _ in self.metricsResponse() }
+        return router
+    }
+
+    /// Runs a handler, turning every error into the API's JSON error shape, and times it.
+    private func handle(_ route: String, _ request: Request, _ body: (Request) async throws -> Response) async -> Response {
+        let started = ContinuousClock.now
+        let response: Response
+        do {
+            response = try await body(request)
+        } catch let error as APIError {
+            if error.status.code < 500 { metrics.decision(result: "rejected", reason: error.code) }
+            response = error.response()
+        } catch {
+            logger.error("unexpected error", metadata: ["http.route": "\(route)", "error": "\(error)"])
+            response = APIError(.internalServerError, "internal", "an internal error occurred").response()
+        }
+        let elapsed = ContinuousClock.now - started
+        metrics.requestDuration(route: route, status: response.status.code,
+                                nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        return response
+    }
+
+    private func readiness() -> Response {
+        let snapshot = watcher.snapshot
+        let shutting = shuttingDown.load(ordering: .relaxed)
+        let body: [String: String] = [
+            "status": isReady ? "ready" : "not_ready",
+            "configuration_version": snapshot.map { String($0.version) } ?? "none",
+            "redis": breaker.isOpen ? "unreachable" : "ok",
+            "shutting_down": shutting ? "true" : "false",
+        ]
+        return JSONResponse.make(status: isReady ? .ok : .serviceUnavailable, body)
+    }
+
+    private func metricsResponse() -> Response {
+        metrics.spoolDepth.record(spool.depth)
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+
+    // MARK: Shared request steps
+
+    /// Authentication, body, JSON: the steps every POST shares.
+    func prelude(_ request: Request) async throws -> (GatewaySnapshot, ServiceToken, RequestFields) {
+        guard let snapshot = watcher.snapshot else { throw APIError.notReady }
+        guard let token = ServiceTokenAuthenticator.authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: configuration.bodyLimit)
+        } catch {
+            throw APIError.tooLarge
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(body.readableBytesView)
+        } catch {
+            throw APIError.malformed("the body is not valid JSON: \(error.description)")
+        }
+        return (snapshot, token, try RequestFields(json))
+    }
+
+    /// The request's plan, refusing keys the token may not act for.
+    func plan(_ snapshot: GatewaySnapshot, token: ServiceToken, apiKey: String, user: String?, at time: Int64) throws -> RequestPlan {
+        guard let key = snapshot.configuration.keys[apiKey], let workspace = snapshot.configuration.workspaces[key.workspace] else {
+            throw APIError(.notFound, "unknown_api_key", "unknown api_key", field: "api_key")
+        }
+        guard token.allows(organization: workspace.organization) else { throw APIError.forbiddenOrganization }
+        do {
+            return try snapshot.configuration.plan(apiKey: apiKey, user: user, at: time)
+        } catch {
+            throw APIError(planError: error)
+        }
+    }
+
+    func price(_ model: String, _ snapshot: GatewaySnapshot, _ plan: RequestPlan, at time: Int64) throws -> ResolvedPrice {
+        do {
+            return try snapshot.configuration.price(model, for: plan, at: time)
+        } catch {
+            throw APIError(planError: error)
+        }
+    }
+
+    /// Notes a Redis failure; true if it means Redis is unavailable.
+    func recordRedisFailure(_ error: EngineError, route: String) -> Bool {
+        guard let redisError = error.redis, CircuitBreaker.isUnavailability(redisError) else { return false }
+        breaker.recordFailure()
+        metrics.redisError(String(describing: redisError.code))
+        logger.warning("Redis unavailable", metadata: ["http.route": "\(route)", "redis.error": "\(redisError.message)"])
+        return true
+    }
+}
+
+extension APIError {
+    init(planError: PlanError) {
+        switch planError.kind {
+        case .unknownKey: self.init(.notFound, "unknown_api_key", planError.message, field: "api_key")
+        case .suspended: self.init(.forbidden, "suspended", planError.message, field: "api_key")
+        case .unknownModel: self.init(.unprocessableContent, "unknown_model", planError.message, field: "model")
+        case .modelNotAllowed: self.init(.forbidden, "model_not_allowed", planError.message, field: "model")
+        case .invalid: self.init(.unprocessableContent, "invalid_request", planError.message)
+        }
+    }
+}
+
+/// Reports "not ready" on SIGTERM, then waits for load balancers to notice.
+struct ReadinessGate: Service {
+    let gateway: Gateway
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        gateway.beginShutdown()
+        gateway.logger.info("shutting down: readiness now fails; draining", metadata: ["gateway.drain_ms": "\(gateway.configuration.drainDelay.components.seconds * 1000 + gateway.configuration.drainDelay.components.attoseconds / 1_000_000_000_000_000)"])
+        try? await Task.sleep(for: gateway.configuration.drainDelay)
+    }
+}

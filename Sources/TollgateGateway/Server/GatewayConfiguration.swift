@@ -1,0 +1,43 @@
+import CoreMetrics
+/// How a gateway node listens, waits and degrades. Built from flags and `TOLLGATE_*`
+/// environment variables by `tollgate serve`; defaults suit a loopback deployment.
+public struct GatewayConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Largest request body accepted; larger ones get 413.
+    public var bodyLimit: Int
+    /// How often the configuration version is polled (pub/sub notices come in between).
+    public var configurationPollInterval: Duration
+    /// Consecutive Redis failures that open the circuit breaker.
+    public var breakerFailureThreshold: Int
+    /// How long the breaker stays open before one probe request may try Redis again.
+    public var breakerCooldown: Duration
+    /// The spool for commits, records and releases that cannot reach Redis.
+    public var spoolPath: String
+    /// The spool refuses new entries (503) beyond this size.
+    public var spoolLimitBytes: Int
+    /// After SIGTERM, how long /readyz reports "not ready" before in-flight requests drain.
+    public var drainDelay: Duration
+    /// Name of this node in logs and metrics.
+    public var nodeName: String
+    /// Added to Redis' clock by every script (0 in production; tests only).
+    public var clockOffsetMillis: Int64
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 64 * 1024,
+                configurationPollInterval: Duration = .milliseconds(250), breakerFailureThreshold: Int = 3,
+                breakerCooldown: Duration = .seconds(1), spoolPath: String = "tollgate-spool.jsonl",
+                spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
+                clockOffsetMillis: Int64 = 0) {
+        self.host = host
+        self.port = port
+        self.bodyLimit = bodyLimit
+        self.configurationPollInterval = configurationPollInterval
+        self.breakerFailureThreshold = breakerFailureThreshold
+        self.breakerCooldown = breakerCooldown
+        self.spoolPath = spoolPath
+        self.spoolLimitBytes = spoolLimitBytes
+        self.drainDelay = drainDelay
+        self.nodeName = nodeName
+        self.clockOffsetMillis = clockOffsetMillis
+    }
+}

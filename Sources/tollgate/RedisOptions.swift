@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import TollgateRedis
+
+/// Where Redis is and which key prefix the deployment uses: shared by every command.
+struct RedisOptions: ParsableArguments {
+    @Option(name: .long, help: "Redis URL, redis://[user:password@]host:port[/db] (or TOLLGATE_REDIS_URL).")
+    var redis: String = ProcessEnvironment.value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379"
+
+    @Option(name: .long, help: "Prefix of every Redis key of this deployment (or TOLLGATE_KEY_PREFIX).")
+    var prefix: String = ProcessEnvironment.value("TOLLGATE_KEY_PREFIX") ?? "tg"
+
+    @Option(name: .long, help: "Redis command timeout in milliseconds (or TOLLGATE_REDIS_TIMEOUT_MS).")
+    var redisTimeoutMs: Int = Int(ProcessEnvironment.value("TOLLGATE_REDIS_TIMEOUT_MS") ?? "") ?? 500
+
+    func validate() throws {
+        do {
+            _ = try RedisEndpoint(url: redis)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        guard !prefix.isEmpty, !prefix.contains("{"), !prefix.contains("}"), !prefix.contains(" ") else {
+            throw ValidationError("--prefix must be non-empty, without braces or spaces")
+        }
+        guard (1...60_000).contains(redisTimeoutMs) else { throw ValidationError("--redis-timeout-ms must be between 1 and 60000") }
+    }
+
+    func configuration(clientName: String, connections: Int = 2) throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: redis)
+        configuration.commandTimeout = .milliseconds(redisTimeoutMs)
+        configuration.connectTimeout = .milliseconds(redisTimeoutMs)
+        configuration.clientName = clientName
+        configuration.connectionCount = connections
+        return configuration
+    }
+}

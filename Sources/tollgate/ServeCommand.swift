@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import TollgateGateway
+import TollgateRedis
+import UnixSignals
+
+/// `tollgate serve`: one gateway node.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a gateway node: the HTTP API app servers call before and after each model call."
+    )
+
+    @OptionGroup var redisOptions: RedisOptions
+
+    @Option(help: "Address to listen on (or TOLLGATE_HOST).")
+    var host: String = ProcessEnvironment.value("TOLLGATE_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on (or TOLLGATE_PORT).")
+    var port: Int = Int(ProcessEnvironment.value("TOLLGATE_PORT") ?? "") ?? 8080
+
+    @Option(help: "Spool file for commits that cannot reach Redis (or TOLLGATE_SPOOL).")
+    var spool: String = ProcessEnvironment.value("TOLLGATE_SPOOL") ?? "tollgate-spool.jsonl"
+
+    @Option(help: "Largest spool in bytes before commits are refused with 503.")
+    var spoolLimit: Int = 64 * 1024 * 1024
+
+    @Option(help: "Largest request body in bytes (413 beyond).")
+    var bodyLimit: Int = 64 * 1024
+
+    @Option(help: "Seconds /readyz fails before draining, after SIGTERM.")
+    var drainSeconds: Double = 2
+
+    @Option(help: "Configuration poll interval in milliseconds.")
+    var pollMs: Int = 250
+
+    @Option(help: "Name of this node in logs (or TOLLGATE_NODE).")
+    var node: String = ProcessEnvironment.value("TOLLGATE_NODE") ?? "gateway"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or TOLLGATE_LOG_LEVEL).")
+    var logLevel: String = ProcessEnvironment.value("TOLLGATE_LOG_LEVEL") ?? "info"
+
+    @Flag(help: "Plain-text logs instead of JSON lines.")
+    var plainLogs = false
+
+    @Option(help: ArgumentHelp("Milliseconds added to Redis' clock in every script (testing only).", visibility: .hidden))
+    var clockOffsetMs: Int64 = 0
+
+    func validate() throws {
+        guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
+        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
+        guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+    }
+
+    func run() async throws {
+        JSONLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, json: !plainLogs)
+        var logger = Logger(label: "tollgate.gateway")
+        logger[metadataKey: "gateway.node"] = "\(node)"
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-gateway-\(node)")
+        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        let gateway = try Gateway(
+            configuration: GatewayConfiguration(
+                host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs), spoolPath: spool,
+                spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: clockOffsetMs),
+            redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
+
+        let serverLogger = logger
+        let application = Application(
+            router: gateway.buildRouter(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tollgate"),
+            onServerRunning: { channel in
+                serverLogger.info("gateway listening", metadata: ["http.address": "\(channel.localAddress?.description ?? "?")"])
+            },
+            logger: logger)
+        // Shut down in reverse: readiness fails first, then the server drains, then the
+        // spool gets its last replay, then the watcher stops.
+        let group = ServiceGroup(
+            services: gateway.services + [application, gateway.readinessGate],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        try await group.run()
+        await redis.shutdown()
+        logger.info("gateway stopped")
+    }
+}
