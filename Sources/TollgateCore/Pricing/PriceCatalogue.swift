@@ -174,12 +174,16 @@ extension PriceCatalogue: Codable {
 public enum Timestamp {
     public static func parse(_ text: String) -> Int64? {
         if let date = try? Date(text, strategy: .iso8601) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
+            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        }
         // A plain date means midnight UTC.
         if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
         return nil
     }
 
+    /// `2026-11-23T22:39:01.123Z`: UTC with milliseconds.
     public static func format(_ millis: Int64) -> String {
-        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(.iso8601)
+        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }

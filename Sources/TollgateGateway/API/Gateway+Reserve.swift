@@ -15,6 +15,7 @@ struct ReserveAllowedBody: Encodable {
     var currency: String
     var priceVersion: String
     var holdExpiresAt: String?
+    var reservedAt: String?
     var duplicate: Bool
     var degraded: Bool
 
@@ -25,6 +26,7 @@ struct ReserveAllowedBody: Encodable {
         case estimatedCost = "estimated_cost"
         case priceVersion = "price_version"
         case holdExpiresAt = "hold_expires_at"
+        case reservedAt = "reserved_at"
     }
 }
 
@@ -80,13 +82,13 @@ extension Gateway {
             return JSONResponse.make(ReserveAllowedBody(
                 requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
                 currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
+                reservedAt: Timestamp.format(hold.reservedAt), duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
         case .alreadyHeld(let hold):
             metrics.decision(result: "allowed", reason: "duplicate", tier: tier)
             return JSONResponse.make(ReserveAllowedBody(
                 requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
                 currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                duplicate: true, degraded: false))
+                reservedAt: Timestamp.format(hold.reservedAt), duplicate: true, degraded: false))
         case .alreadyUsed(let state):
             throw APIError(.conflict, "request_id_used", "request_id '\(requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
@@ -120,7 +122,7 @@ extension Gateway {
             let cost = Money(nanos: price.prices.cost(of: estimate), currency: settings.currency)
             return JSONResponse.make(ReserveAllowedBody(
                 requestID: request.requestID, model: price.model, reservedTokens: estimate.total, estimatedCost: cost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: nil, duplicate: false, degraded: true),
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: nil, reservedAt: nil, duplicate: false, degraded: true),
                 headers: [RateLimitHeaders.degraded: "true"])
         }
     }
