@@ -18,6 +18,8 @@ struct EngineCost: AsyncParsableCommand {
     @Option(help: "Rounds of baseline / reserve / commit.") var rounds = 2
     @Option(help: "Active API keys for the memory figure.") var activeKeys = 1_000
     @Option(help: "Write the redis-benchmark argument line for reserve to this file.") var redisBenchmarkArgs: String?
+    @Flag(help: "Only write --redis-benchmark-args (and load the script); measure nothing.") var argsOnly = false
+    @Option(help: "Key prefix.") var prefix = "bench"
 
     static let baseline = RedisScript(name: "incr-expire", source: """
         local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -31,7 +33,7 @@ struct EngineCost: AsyncParsableCommand {
         var redisConfiguration = try RedisConfiguration(url: url)
         redisConfiguration.commandTimeout = .seconds(10)
         let client = RedisClient(configuration: redisConfiguration, logger: logger)
-        let keys = KeyLayout(prefix: "bench", partitions: 16)
+        let keys = KeyLayout(prefix: prefix, partitions: 16)
         let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load())
         let configuration = try Self.configuration(keys: activeKeys)
         let settings = configuration.settings
@@ -41,7 +43,7 @@ struct EngineCost: AsyncParsableCommand {
         print("levels=\(plan.levels.map { $0.scope.rawValue }.joined(separator: ",")) buckets_per_window=\(settings.bucketsPerWindow)")
 
         var ratios: [(Double, Double)] = []
-        for round in 1...rounds {
+        for round in 1...rounds where !argsOnly {
             let base = try await phase(client, "baseline") { index in
                 RedisCommand.evalsha(Self.baseline, keys: ["bench:base:\(index % 1_000)"], arguments: [1, 60_000])
             }
@@ -57,6 +59,13 @@ struct EngineCost: AsyncParsableCommand {
             print(String(format: "round %d: usec_per_call baseline=%.2f reserve=%.2f commit=%.2f ratio_reserve=%.2f ratio_commit=%.2f",
                          round, base, reserve, commit, reserve / base, commit / base))
             ratios.append((reserve / base, commit / base))
+        }
+
+        if argsOnly {
+            try await writeRedisBenchmarkArguments(engine: engine, plan: plan, price: price, settings: settings)
+            _ = try await client.send(.scriptLoad(engine.scripts.reserve))
+            await client.shutdown()
+            return
         }
 
         // Memory per active API key: one reservation on each of N keys of a fresh organisation.
@@ -77,23 +86,26 @@ struct EngineCost: AsyncParsableCommand {
         print(String(format: "memory: bytes_per_active_key=%.0f (state hash %d → %d bytes for %d keys) hold_record_bytes=%d hold_index_bytes_per_hold=%.0f",
                      perKey, before, after, activeKeys, holdRecord, Double(holdsIndex) / Double(max(1, holdsCount))))
 
-        if let redisBenchmarkArgs {
-            // The same reserve as redis-benchmark arguments, with a random request id per call.
-            let command = engine.reserveCommand(ReserveRequest(requestID: "__rand_int__", model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
-                                                plan: plan, price: price, settings: settings)
-            // As shell words for redis-benchmark, which cannot send NUL bytes: the packed
-            // numbers (the last argument) go as the JSON array the scripts also accept.
-            let words = command.words
-            let blob = Array(command.argument(command.argumentCount - 1))
-            let numbers = stride(from: 0, to: blob.count, by: 8).map { offset in
-                Int64(Double(bitPattern: blob[offset..<(offset + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }))
-            }
-            let json = "[" + numbers.map(String.init).joined(separator: ",") + "]"
-            try (words.dropLast() + [json]).map { $0.isEmpty ? "''" : "'\($0)'" }.joined(separator: " ")
-                .write(toFile: redisBenchmarkArgs, atomically: true, encoding: .utf8)
-            print("reserve_sha=\(engine.scripts.reserve.sha1)")
-        }
+        try await writeRedisBenchmarkArguments(engine: engine, plan: plan, price: price, settings: settings)
         await client.shutdown()
+    }
+
+    func writeRedisBenchmarkArguments(engine: QuotaEngine, plan: RequestPlan, price: ResolvedPrice, settings: Settings) async throws {
+        guard let redisBenchmarkArgs else { return }
+        // The same reserve as redis-benchmark arguments, with a random request id per call.
+        let command = engine.reserveCommand(ReserveRequest(requestID: "__rand_int__", model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
+                                            plan: plan, price: price, settings: settings)
+        // As shell words for redis-benchmark, which cannot send NUL bytes: the packed
+        // numbers (the last argument) go as the JSON array the scripts also accept.
+        let words = command.words
+        let blob = Array(command.argument(command.argumentCount - 1))
+        let numbers = stride(from: 0, to: blob.count, by: 8).map { offset in
+            Int64(Double(bitPattern: blob[offset..<(offset + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }))
+        }
+        let json = "[" + numbers.map(String.init).joined(separator: ",") + "]"
+        try (words.dropLast() + [json]).map { $0.isEmpty ? "''" : "'\($0)'" }.joined(separator: " ")
+            .write(toFile: redisBenchmarkArgs, atomically: true, encoding: .utf8)
+        print("reserve_sha=\(engine.scripts.reserve.sha1)")
     }
 
     /// Sends `calls` commands 64 at a time, then reads EVALSHA's usec_per_call.

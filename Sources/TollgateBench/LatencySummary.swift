@@ -48,7 +48,7 @@ func measure(concurrency: Int, total: Int, limit: Duration, _ operation: @escapi
         for worker in 0..<concurrency {
             group.addTask {
                 var latencies: [UInt64] = []
-                latencies.reserveCapacity(perWorker)
+                latencies.reserveCapacity(min(perWorker, 100_000))
                 var errors = 0
                 for index in 0..<perWorker {
                     let start = monotonicNanoseconds()

@@ -7,6 +7,8 @@ public struct GatewaySnapshot: Sendable {
     public let version: Int64
     /// Live (not revoked) service tokens by the SHA-256 of their secret.
     public let tokensByHash: [String: ServiceToken]
+    /// Secret → SHA-256, for this snapshot's lifetime.
+    let hashes = TokenHashCache()
 
     public init(configuration: TollgateConfiguration, version: Int64) {
         self.configuration = configuration

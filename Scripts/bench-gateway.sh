@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Benchmark: reservations through one and two gateway nodes over HTTP (wrk with a Lua body
+# script) at concurrency 1 and 64, side by side in the same run with redis-benchmark running
+# the reserve script itself at the same concurrency; then reserve+commit pairs through the
+# Swift load generator (tollgate-bench gateway-load).
+# Usage: Scripts/bench-gateway.sh [seconds-per-run]   (default 8)
+source "$(dirname "$0")/lib.sh"
+cd "$TOLLGATE_ROOT"
+trap stop_started EXIT
+
+seconds="${1:-8}"
+ensure_packages
+command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+log "building tollgate and tollgate-bench (release)"
+swift build -c release --product tollgate >/dev/null
+swift build -c release --product tollgate-bench >/dev/null
+bin="$(swift build -c release --show-bin-path)"
+
+work="$(mktemp -d)"
+redis_port="$(free_port)"
+start_redis "$redis_port" "$work/redis"
+url="redis://127.0.0.1:$redis_port"
+"$bin/tollgate-bench" gateway-load --setup-redis "$url" --prefix bench
+"$bin/tollgate-bench" engine-cost --url "$url" --prefix bench --args-only --redis-benchmark-args "$work/args.txt" >/dev/null
+
+ports=()
+for node in a b; do
+    port="$(free_port)"
+    "$bin/tollgate" serve --redis "$url" --prefix bench --port "$port" --node "$node" --spool "$work/spool-$node.jsonl" --log-level error &
+    track_pid $!
+    ports+=("$port")
+done
+for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+done
+one="http://127.0.0.1:${ports[0]}"
+two="$one,http://127.0.0.1:${ports[1]}"
+
+raw() {  # redis-benchmark on the reserve script: "rps p50 p99"
+    local clients="$1" requests="$2"
+    eval "redis-benchmark -p $redis_port -c $clients -P 1 -n $requests -r 100000000 --csv $(cat "$work/args.txt")" |
+        tail -1 | awk -F'","' '{print $2, $5, $7}'
+}
+
+wrk_run() {  # wrk_run CONNECTIONS URL... → "requests/s p50 p99 non2xx" (one wrk per node, summed)
+    local connections="$1"; shift
+    local per=$(( connections / $# )); [ "$per" -ge 1 ] || per=1
+    local outputs=() pids=() url
+    for url in "$@"; do
+        local out; out="$(mktemp)"; outputs+=("$out")
+        wrk -t1 -c"$per" -d"${seconds}s" -s Scripts/bench/reserve.lua "$url" >"$out" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    cat "${outputs[@]}" | awk -v s="$seconds" '/^wrk-summary/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        total += v["requests"]; bad += v["non2xx"] + v["errors"]
+        if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
+        END { printf "%d %.3f %.3f %d\n", total / s, p50, p99, bad }'
+}
+
+printf '%-46s %10s %9s %9s\n' "what" "calls/s" "p50 ms" "p99 ms"
+for concurrency in 1 64; do
+    read -r rps p50 p99 < <(raw "$concurrency" $((concurrency == 1 ? 3000 : 30000)))
+    printf '%-46s %10s %9s %9s\n' "redis-benchmark reserve script, c=$concurrency" "$rps" "$p50" "$p99"
+    read -r rps p50 p99 bad < <(wrk_run "$concurrency" "$one")
+    printf '%-46s %10s %9s %9s  non-2xx=%s\n' "gateway reserve (wrk), 1 node, c=$concurrency" "$rps" "$p50" "$p99" "$bad"
+    if [ "$concurrency" -gt 1 ]; then
+        read -r rps p50 p99 bad < <(wrk_run "$concurrency" "$one" "http://127.0.0.1:${ports[1]}")
+        printf '%-46s %10s %9s %9s  non-2xx=%s\n' "gateway reserve (wrk), 2 nodes, c=$concurrency" "$rps" "$p50" "$p99" "$bad"
+    fi
+    for nodes in one two; do
+        target="${!nodes}"
+        line=$("$bin/tollgate-bench" gateway-load --urls "$target" --concurrency "$concurrency" --mode pair --seconds "$seconds" | tail -1)
+        rps=$(echo "$line" | sed -E 's/.* rps=([0-9]+).*/\1/')
+        p50=$(echo "$line" | sed -E 's/.* p50_ms=([0-9.]+).*/\1/')
+        p99=$(echo "$line" | sed -E 's/.* p99_ms=([0-9.]+).*/\1/')
+        errors=$(echo "$line" | sed -E 's/.* errors=([0-9]+).*/\1/')
+        printf '%-46s %10s %9s %9s  errors=%s\n' "reserve+commit pairs (Swift), $nodes node(s), c=$concurrency" "$rps" "$p50" "$p99" "$errors"
+    done
+done
+redis-cli -p "$redis_port" info commandstats | grep -E '^cmdstat_evalsha' || true
