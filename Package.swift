@@ -63,6 +63,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TollgateAdmin",
+            dependencies: [
+                "TollgateCore",
+                "TollgateRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RedisTestSupport",
             dependencies: ["TollgateRedis"],
             path: "Tests/RedisTestSupport",
@@ -74,6 +86,7 @@ let package = Package(
                 "TollgateRedis",
                 "TollgateCore",
                 "TollgateGateway",
+                "TollgateAdmin",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +122,14 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TollgateAdminTests",
+            dependencies: [
+                "TollgateAdmin", "TollgateCore", "TollgateRedis", "RedisTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict
         ),

@@ -1,10 +1,15 @@
 import ArgumentParser
+import TollgateAdmin
 
 @main
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
         abstract: "Distributed quota enforcement for LLM API usage.",
-        subcommands: [ServeCommand.self, PingCommand.self]
+        subcommands: [
+            ServeCommand.self,
+            PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self,
+            BudgetCommand.self, StatusCommand.self, WatchCommand.self, AuditCommand.self, ConfigCommand.self, ACLCommand.self, PingCommand.self,
+        ]
     )
 }

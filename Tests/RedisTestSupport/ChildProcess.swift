@@ -6,16 +6,22 @@ import Glibc
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     public let outputPath: String
+    /// Where stderr goes when it is kept apart from stdout.
+    public let errorPath: String?
 
-    /// Starts `executable` with `arguments`; its stdout and stderr go to a temporary file.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` with `arguments`; its stdout (and stderr, unless `separateErrors`)
+    /// go to a temporary file.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateErrors: Bool = false) throws {
         let directory = try RedisServer.makeTemporaryDirectory()
         outputPath = directory + "/output.txt"
+        errorPath = separateErrors ? directory + "/errors.txt" : nil
         var environmentPairs = ProcessInfo.processInfo.environment
         for (name, value) in environment { environmentPairs[name] = value }
-        pid = try RedisServer.spawn(executable, arguments, output: outputPath, environment: environmentPairs.map { "\($0)=\($1)" })
+        pid = try RedisServer.spawn(executable, arguments, output: outputPath, errors: errorPath, environment: environmentPairs.map { "\($0)=\($1)" })
         ServerRegistry.register(pid)
     }
+
+    public var errors: String { errorPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
 
     /// Waits for the process to exit (or kills it after `timeout`) and returns its exit status.
     public func wait(timeout: Duration = .seconds(120)) async -> Int32 {

@@ -160,7 +160,7 @@ public final class RedisServer: Sendable {
         return arguments + options.extraArguments
     }
 
-    static func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String]? = nil) throws -> pid_t {
+    static func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null", errors: String? = nil, environment: [String]? = nil) throws -> pid_t {
         var pid: pid_t = 0
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -169,7 +169,11 @@ public final class RedisServer: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errors {
+            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         // A clean signal state: the test runner may block or ignore signals (SIGTERM among
         // them), and a spawned child would inherit that and ignore our stop request.
         var attributes = posix_spawnattr_t()

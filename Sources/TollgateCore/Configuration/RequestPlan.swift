@@ -21,6 +21,12 @@ public struct LevelPlan: Sendable, Hashable {
     public var id: String
     public var limits: Limits
 
+    public init(scope: Scope, id: String, limits: Limits) {
+        self.scope = scope
+        self.id = id
+        self.limits = limits
+    }
+
     /// The subject's field in the organisation's state hash.
     public var field: String {
         switch scope {

@@ -231,14 +231,20 @@ public struct QuotaEngine: Sendable {
     // MARK: Quota
 
     public func quota(plan: RequestPlan, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
+        try await quota(organization: plan.organization.id, levels: plan.levels, timezone: plan.timezone, settings: settings)
+    }
+
+    /// Any levels of one organisation (for the CLI's `status` and `budget show`).
+    public func quota(organization: String, levels: [LevelPlan], timezone: TimeZone, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
+        let offset = Int64(timezone.secondsFromGMT()) * 1_000
         var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
-        var arguments = plan.levels.map { $0.field as any RedisArgument }
+        numbers.append(clockOffsetMillis, offset, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
+        var arguments = levels.map { $0.field as any RedisArgument }
         arguments.append(numbers.bytes)
-        let reply = try await run(command(scripts.quota, keys: [keys.state(organization: plan.organization.id)], arguments))
-        guard let parts = reply.array, parts.count == 1 + plan.levels.count * 10, let now = parts[0].int else { throw .unexpected(reply, "quota") }
+        let reply = try await run(command(scripts.quota, keys: [keys.state(organization: organization)], arguments))
+        guard let parts = reply.array, parts.count == 1 + levels.count * 10, let now = parts[0].int else { throw .unexpected(reply, "quota") }
         let currency = settings.currency
-        let levels = plan.levels.enumerated().map { index, level in
+        let levels = levels.enumerated().map { index, level in
             let p = Array(parts[(1 + index * 10)..<(11 + index * 10)])
             return LevelUsage(level: level, windowTracked: p[0].int == 1, windowTokens: p[1].int ?? 0, windowRequests: p[2].int ?? 0,
                               windowReset: .milliseconds(p[3].int ?? 0),
@@ -247,8 +253,25 @@ public struct QuotaEngine: Sendable {
                               monthSpent: Money(nanos: p[7].int ?? 0, currency: currency), monthHeld: Money(nanos: p[8].int ?? 0, currency: currency),
                               monthTokens: p[9].int ?? 0)
         }
-        let resets = PeriodCalendar(timezone: plan.timezone).resets(after: now)
+        let resets = PeriodCalendar(timezone: timezone).resets(after: now)
         return QuotaSnapshot(now: now, levels: levels, dayResetsAt: resets.day, monthResetsAt: resets.month)
+    }
+
+    // MARK: Corrections
+
+    public enum BudgetPeriod: String, Sendable { case day, month }
+
+    /// Credits `amount` back to a subject's spend of the current period (`amount` nil: resets
+    /// it to zero). Returns the spend before and after.
+    public func adjustBudget(organization: String, level: LevelPlan, period: BudgetPeriod, credit amount: Money?, timezone: TimeZone,
+                             settings: Settings) async throws(EngineError) -> (before: Money, after: Money) {
+        var numbers = PackedNumbers()
+        numbers.append(clockOffsetMillis, Int64(timezone.secondsFromGMT()) * 1_000, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
+        let reply = try await run(command(scripts.adjust, keys: [keys.state(organization: organization)], [
+            level.field, period.rawValue, amount == nil ? "reset" : "credit", String(amount?.nanos ?? 0), numbers.bytes,
+        ]))
+        guard let parts = reply.array, parts.count == 2, let before = parts[0].int, let after = parts[1].int else { throw .unexpected(reply, "adjust") }
+        return (Money(nanos: before, currency: settings.currency), Money(nanos: after, currency: settings.currency))
     }
 
     // MARK: Plumbing

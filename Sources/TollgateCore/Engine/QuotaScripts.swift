@@ -8,6 +8,7 @@ public struct QuotaScripts: Sendable {
     public let settle: RedisScript
     public let release: RedisScript
     public let quota: RedisScript
+    public let adjust: RedisScript
 
     public static let shared: Result<QuotaScripts, ScriptLoadingError> = Result { () throws(ScriptLoadingError) in try load() }
 
@@ -20,7 +21,8 @@ public struct QuotaScripts: Sendable {
         func script(_ name: String) throws(ScriptLoadingError) -> RedisScript {
             RedisScript(name: name, source: prelude + "\n" + (try source(name)))
         }
-        return QuotaScripts(reserve: try script("reserve"), settle: try script("settle"), release: try script("release"), quota: try script("quota"))
+        return QuotaScripts(reserve: try script("reserve"), settle: try script("settle"), release: try script("release"), quota: try script("quota"),
+                            adjust: try script("adjust"))
     }
 
     /// The text of `Resources/Scripts/<name>.lua`.

@@ -93,6 +93,9 @@ extension Gateway {
             throw APIError(.conflict, "request_id_used", "request_id '\(requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
             metrics.decision(result: "limited", reason: refusal.reason.rawValue, tier: tier)
+            events.publish([("type", "limited"), ("node", configuration.nodeName), ("organization", plan.organization.id),
+                            ("workspace", plan.workspace.id), ("key", plan.key.id), ("reason", refusal.reason.rawValue),
+                            ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: now)
             var headers = RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds)
             let retry = refusal.retryAfter.map(RateLimitHeaders.retryAfterSeconds)
             // Every 429 carries Retry-After; a request that can never fit says so in the body.
@@ -115,6 +118,8 @@ extension Gateway {
                            headers: [.retryAfter: "1"])
         case .open:
             metrics.decision(result: "degraded", tier: plan.tier.name)
+            events.publish([("type", "degraded"), ("node", configuration.nodeName), ("organization", plan.organization.id),
+                            ("key", plan.key.id), ("tier", plan.tier.name)], at: watcher.now)
             logger.warning("reservation allowed without a quota check (fail open)", metadata: [
                 "quota.decision": "degraded", "quota.tier": "\(plan.tier.name)", "quota.organization": "\(plan.organization.id)",
             ])

@@ -23,6 +23,7 @@ public final class Gateway: Sendable {
     let metrics: GatewayMetrics
     let registry: PrometheusCollectorRegistry
     let logger: Logger
+    let events: EventPublisher
     private let shuttingDown = Atomic<Bool>(false)
 
     /// - Parameters:
@@ -37,6 +38,7 @@ public final class Gateway: Sendable {
         self.registry = registry
         self.logger = logger
         scripts = try QuotaScripts.load()
+        events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
         let metrics = GatewayMetrics(factory: PrometheusMetricsFactory(registry: registry))
         self.metrics = metrics
         breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { state in
@@ -54,7 +56,7 @@ public final class Gateway: Sendable {
 
     /// The background services of the node, to run alongside the HTTP server.
     public var services: [any Service] {
-        [watcher, SpoolReplayer(gateway: self)]
+        [watcher, SpoolReplayer(gateway: self), events]
     }
 
     /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then

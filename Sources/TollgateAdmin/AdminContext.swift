@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateCore
+import TollgateRedis
+
+/// A connection to the deployment for one command: Redis, the configuration store, and
+/// the output. Every command runs inside ``AdminContext/run(_:_:)``, which turns errors
+/// into one sentence on stderr and a documented exit code.
+struct AdminContext {
+    let options: AdminOptions
+    let redis: RedisClient
+    let store: ConfigurationStore
+    var output: Output
+
+    var keys: KeyLayout { store.keys }
+
+    static func run(_ options: AdminOptions, _ body: (inout AdminContext) async throws -> Void) async throws {
+        var logger = Logger(label: "tollgate.cli")
+        logger.logLevel = .critical
+        var configuration: RedisConfiguration
+        do {
+            configuration = try RedisConfiguration(url: options.redis)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        configuration.commandTimeout = .seconds(5)
+        configuration.connectTimeout = .seconds(2)
+        configuration.clientName = "tollgate-cli"
+        let redis = RedisClient(configuration: configuration, logger: logger)
+        var context = AdminContext(options: options, redis: redis, store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: options.prefix)),
+                                   output: Output(format: options.format))
+        defer { context.output.flush() }
+        do {
+            do {
+                try await body(&context)
+            } catch let error as EngineError {
+                // Redis failures inside the engine are reported like any Redis failure.
+                if let redisError = error.redis { throw redisError }
+                throw error
+            }
+            await redis.shutdown()
+        } catch let error as AdminError {
+            await redis.shutdown()
+            context.output.flush()
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw error.exit
+        } catch let error as EngineError where error.redis == nil {
+            await redis.shutdown()
+            context.output.flush()
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw AdminExit.failure
+        } catch let error as RedisError {
+            await redis.shutdown()
+            context.output.flush()
+            let unavailable = [RedisError.Code.notConnected, .timeout, .connectionLost, .authenticationFailed].contains(error.code)
+            FileHandle.standardError.write(Data("error: \(unavailable ? "Redis at \(configuration.endpoint) is not reachable: " : "")\(error.message)\n".utf8))
+            throw unavailable ? AdminExit.unavailable : AdminExit.failure
+        } catch let error as ConfigurationStore.StoreError {
+            await redis.shutdown()
+            context.output.flush()
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw AdminExit.refused
+        }
+    }
+
+    /// The configuration now.
+    func load() async throws -> ConfigurationStore.Versioned { try await store.load() }
+
+    /// One audited, all-or-nothing change.
+    @discardableResult
+    func change(_ action: String, reason: String = "", _ edit: (inout TollgateConfiguration) throws -> (old: String, new: String)?) async throws -> Int64 {
+        let (version, changed) = try await store.update { configuration in
+            guard let values = try edit(&configuration) else { return nil }
+            return ConfigurationStore.Change(actor: options.actor, action: action, reason: reason, oldValue: values.old, newValue: values.new)
+        }
+        if changed { FileHandle.standardError.write(Data("configuration version \(version): \(action)\n".utf8)) }
+        return version
+    }
+
+    /// Redis' clock, ms since 1970.
+    func now() async throws -> Int64 { try await store.versionAndTime().redisTime }
+}
+
+/// Compact JSON of a value for the audit log (old → new).
+func auditJSON(_ value: some Encodable) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+}

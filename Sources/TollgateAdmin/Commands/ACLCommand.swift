@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateRedis
+
+/// `tollgate acl`: least-privilege Redis users for the three roles, as `ACL SETUSER` lines.
+///
+/// - admin: the CLI — every data command on this deployment's keys (no server-wide
+///   dangerous commands such as FLUSHALL, CONFIG, SHUTDOWN).
+/// - gateway: runs the decision scripts on partition keys and only reads the
+///   configuration: a leaked gateway credential cannot change prices, tiers or customers.
+/// - monitor: reads and acknowledges the ledger, writes roll-ups, expires holds; reads
+///   the configuration; publishes alerts.
+public struct ACLCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "acl", abstract: "Print ACL SETUSER commands for least-privilege admin, gateway and monitor Redis users.",
+        discussion: "Apply them with redis-cli (e.g. `tollgate acl ... | redis-cli`), or with --apply. Scripts run with the caller's permissions, so the commands inside Tollgate's Lua scripts are listed too.")
+
+    @OptionGroup var options: AdminOptions
+    @Option(help: "Password of the admin user.") var adminPassword: String
+    @Option(help: "Password of the gateway user.") var gatewayPassword: String
+    @Option(help: "Password of the monitor user.") var monitorPassword: String
+    @Option(help: "User name prefix.") var userPrefix = "tollgate"
+    @Flag(help: "Run the commands on --redis instead of printing them.") var apply = false
+
+    public init() {}
+
+    public func validate() throws {
+        for password in [adminPassword, gatewayPassword, monitorPassword] where password.count < 12 || password.contains(" ") {
+            throw ValidationError("passwords must be at least 12 characters, without spaces")
+        }
+    }
+
+    public static func rules(prefix: String, userPrefix: String, admin: String, gateway: String, monitor: String) -> [[String]] {
+        let partitions = "\(prefix):{p*}:*"
+        let configuration = "\(prefix):{cfg}:*"
+        let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+client|setname", "+client|getname"]
+        let scriptCommands = ["+get", "+set", "+hmget", "+hset", "+hscan", "+pexpire", "+zadd", "+zrem", "+xadd"]
+        return [
+            ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],
+            ["ACL", "SETUSER", "\(userPrefix)-gateway", "reset", "on", ">\(gateway)", "%RW~\(partitions)", "%R~\(configuration)",
+             "&\(prefix):config", "&\(prefix):events", "+subscribe", "+publish"] + scripting + scriptCommands,
+            ["ACL", "SETUSER", "\(userPrefix)-monitor", "reset", "on", ">\(monitor)", "%RW~\(partitions)", "%R~\(configuration)",
+             "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "+subscribe", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
+             "+xgroup", "+xinfo", "+xtrim", "+xrange", "+xlen", "+xpending", "+zrangebyscore", "+zcard", "+hincrby", "+hgetall", "+expire",
+             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink"] + scripting + scriptCommands,
+        ]
+    }
+
+    public func run() async throws {
+        let lines = Self.rules(prefix: options.prefix, userPrefix: userPrefix, admin: adminPassword, gateway: gatewayPassword, monitor: monitorPassword)
+        guard apply else {
+            for line in lines { print(line.joined(separator: " ")) }
+            return
+        }
+        try await AdminContext.run(options) { context in
+            for line in lines { _ = try await context.redis.send(RedisCommand(line[0], Array(line.dropFirst()))) }
+            context.output.line("created or updated \(lines.count) users: \(lines.map { $0[2] }.joined(separator: ", "))")
+        }
+    }
+}

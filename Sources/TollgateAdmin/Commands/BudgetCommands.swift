@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateRedis
+
+/// Which level of an organization a budget command is about.
+struct LevelSelection: ParsableArguments {
+    @Option(name: .customLong("org"), help: "The organization.") var organization: String
+    @Option(help: "A workspace of it.") var workspace: String?
+    @Option(help: "An API key of it.") var key: String?
+    @Option(help: "An end user (a per-user cap).") var user: String?
+
+    /// The narrowest level named, checked against the configuration.
+    func level(in configuration: TollgateConfiguration) throws -> LevelPlan {
+        guard let org = configuration.organizations[organization], let orgTier = configuration.tiers[org.tier] else {
+            throw AdminError("unknown organization '\(organization)'")
+        }
+        if let key {
+            guard let apiKey = configuration.keys[key], configuration.workspaces[apiKey.workspace]?.organization == organization else {
+                throw AdminError("unknown key '\(key)' in organization '\(organization)'")
+            }
+            return LevelPlan(scope: .key, id: key, limits: apiKey.overrides)
+        }
+        if let workspace {
+            guard let ws = configuration.workspaces[workspace], ws.organization == organization else {
+                throw AdminError("unknown workspace '\(workspace)' in organization '\(organization)'")
+            }
+            return LevelPlan(scope: .workspace, id: workspace, limits: (ws.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(ws.overrides))
+        }
+        if let user {
+            guard !user.isEmpty, user.count <= 128 else { throw AdminError.invalid("--user must be 1-128 characters") }
+            return LevelPlan(scope: .user, id: user, limits: Limits(tpm: orgTier.userCaps?.tpm, dailyBudget: orgTier.userCaps?.dailySpend))
+        }
+        return LevelPlan(scope: .organization, id: organization, limits: orgTier.limits.applying(org.overrides))
+    }
+
+    static func timezone(_ configuration: TollgateConfiguration, organization: String) -> TimeZone {
+        configuration.organizations[organization].flatMap { configuration.tiers[$0.tier] }.flatMap { TimeZone(identifier: $0.timezone) } ?? TimeZone(identifier: "UTC")!
+    }
+}
+
+extension AdminContext {
+    func engine(_ configuration: TollgateConfiguration) throws -> QuotaEngine {
+        QuotaEngine(redis: redis, keys: KeyLayout(prefix: options.prefix, partitions: configuration.settings.partitions), scripts: try QuotaScripts.load())
+    }
+}
+
+/// `tollgate budget …`
+public struct BudgetCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "budget", abstract: "Read budgets for the current period, and correct them (audited, with a reason).",
+        subcommands: [Show.self, Credit.self, Reset.self])
+    public init() {}
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Spent, held and remaining for the current day and month.")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var selection: LevelSelection
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let configuration = try await context.load().configuration
+                let level = try selection.level(in: configuration)
+                let timezone = LevelSelection.timezone(configuration, organization: selection.organization)
+                let quota = try await context.engine(configuration).quota(organization: selection.organization, levels: [level], timezone: timezone, settings: configuration.settings)
+                let usage = quota.levels[0]
+                func remaining(_ limit: Money?, _ spent: Money, _ held: Money) -> String {
+                    limit.map { Money(nanos: max(0, $0.nanos - spent.nanos - held.nanos), currency: $0.currency).decimalString } ?? "unlimited"
+                }
+                context.output.table(["period", "limit", "spent", "held", "remaining", "tokens", "resets_at"], [
+                    ["period": "day", "limit": level.limits.dailyBudget?.decimalString ?? "none", "spent": usage.daySpent.decimalString,
+                     "held": usage.dayHeld.decimalString, "remaining": remaining(level.limits.dailyBudget, usage.daySpent, usage.dayHeld),
+                     "tokens": String(usage.dayTokens), "resets_at": Timestamp.format(quota.dayResetsAt)],
+                    ["period": "month", "limit": level.limits.monthlyBudget?.decimalString ?? "none", "spent": usage.monthSpent.decimalString,
+                     "held": usage.monthHeld.decimalString, "remaining": remaining(level.limits.monthlyBudget, usage.monthSpent, usage.monthHeld),
+                     "tokens": String(usage.monthTokens), "resets_at": Timestamp.format(quota.monthResetsAt)],
+                ])
+            }
+        }
+    }
+
+    struct Credit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give back an amount of the current period's spend (e.g. after a provider refund).")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var selection: LevelSelection
+        @Option(help: "day or month.") var period: String
+        @Option(help: "The amount to credit, e.g. 12.50.") var amount: String
+        @Option(help: "Why (required: it goes to the audit log).") var reason: String
+
+        func validate() throws {
+            guard ["day", "month"].contains(period) else { throw ValidationError("--period must be day or month") }
+            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
+        }
+
+        func run() async throws { try await correct(options, selection, period: period, amount: amount, reason: reason) }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the current period's spend to zero.")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var selection: LevelSelection
+        @Option(help: "day or month.") var period: String
+        @Option(help: "Why (required: it goes to the audit log).") var reason: String
+
+        func validate() throws {
+            guard ["day", "month"].contains(period) else { throw ValidationError("--period must be day or month") }
+            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
+        }
+
+        func run() async throws { try await correct(options, selection, period: period, amount: nil, reason: reason) }
+    }
+
+    static func correct(_ options: AdminOptions, _ selection: LevelSelection, period: String, amount: String?, reason: String) async throws {
+        try await AdminContext.run(options) { context in
+            let configuration = try await context.load().configuration
+            let level = try selection.level(in: configuration)
+            let credit = try amount.map { try InputParsing.money($0, currency: configuration.settings.currency, option: "--amount") }
+            let timezone = LevelSelection.timezone(configuration, organization: selection.organization)
+            let (before, after) = try await context.engine(configuration).adjustBudget(
+                organization: selection.organization, level: level, period: period == "day" ? .day : .month, credit: credit,
+                timezone: timezone, settings: configuration.settings)
+            let action = "budget \(amount == nil ? "reset" : "credit") \(selection.organization) \(level.field) \(period)"
+            try await AuditLog.append(context, action: action, reason: reason,
+                                      old: "{\"spent\":\"\(before.decimalString)\"}", new: "{\"spent\":\"\(after.decimalString)\"}")
+            context.output.record([("level", level.field), ("period", period), ("spent_before", before.decimalString), ("spent_after", after.decimalString)])
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateRedis
+
+/// `tollgate tier …`: named bundles of limits and behaviour.
+public struct TierCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tier", abstract: "Manage tiers: limits, user caps, allowed models, holds, alerts, failure mode, timezone.",
+        subcommands: [Set.self, List.self, Show.self, Remove.self])
+
+    public init() {}
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tier, or change the fields given (others stay).")
+        @OptionGroup var options: AdminOptions
+        @Argument var name: String
+        @OptionGroup var limits: LimitOptions
+        @Option(help: "Per-user tokens per minute, or 'none'.") var userTpm: String?
+        @Option(help: "Per-user spend per day, or 'none'.") var userDailySpend: String?
+        @Option(help: "Allowed models (names or prefix*), comma-separated, or 'all'.") var allowedModels: String?
+        @Option(help: "Output tokens assumed when a reservation gives no max_output_tokens.") var defaultOutputTokens: Int64?
+        @Option(help: "Seconds a reservation is held before it expires and is refunded.") var holdSeconds: Int?
+        @Option(help: "Alert thresholds in percent, comma-separated (e.g. 50,80,90,100).") var alertThresholds: String?
+        @Option(help: "Minutes of TPM saturation before an alert.") var tpmSaturationMinutes: Int?
+        @Option(help: "open or closed: what happens when Redis is unreachable.") var failureMode: String?
+        @Option(help: "IANA timezone of budget periods (e.g. Europe/Berlin).") var timezone: String?
+        @Option(help: "Fallback price per 1M input tokens for unknown models, or 'none'.") var fallbackInput: String?
+        @Option(help: "Fallback price per 1M output tokens for unknown models.") var fallbackOutput: String?
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+
+        func validate() throws {
+            guard Identifier.isValid(name) else { throw ValidationError("the tier name must be 1-64 letters, digits, '.', '_' or '-'") }
+            if let failureMode, FailureMode(rawValue: failureMode) == nil { throw ValidationError("--failure-mode must be open or closed") }
+            if let timezone, TimeZone(identifier: timezone) == nil { throw ValidationError("--timezone '\(timezone)' is not an IANA timezone") }
+            if let thresholds = InputParsing.list(alertThresholds), thresholds.contains(where: { Int($0).map { !(1...1_000).contains($0) } ?? true }) {
+                throw ValidationError("--alert-thresholds must be percentages between 1 and 1000, e.g. 50,80,90,100")
+            }
+            if (fallbackInput == nil) != (fallbackOutput == nil) && fallbackInput != "none" {
+                throw ValidationError("give both --fallback-input and --fallback-output (or --fallback-input none)")
+            }
+        }
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                try await context.change("tier set \(name)", reason: reason) { configuration in
+                    let currency = configuration.settings.currency
+                    let old = configuration.tiers[name]
+                    var tier = old ?? Tier(name: name)
+                    tier.limits = try limits.apply(to: tier.limits, currency: currency)
+                    if userTpm != nil || userDailySpend != nil {
+                        var caps = tier.userCaps ?? UserCaps()
+                        if let userTpm { caps.tpm = userTpm == "none" ? nil : try InputParsing.count(userTpm, option: "--user-tpm") }
+                        if let userDailySpend { caps.dailySpend = userDailySpend == "none" ? nil : try InputParsing.money(userDailySpend, currency: currency, option: "--user-daily-spend") }
+                        tier.userCaps = caps.isEmpty ? nil : caps
+                    }
+                    if let allowedModels { tier.allowedModels = allowedModels == "all" ? nil : InputParsing.list(allowedModels) }
+                    if let defaultOutputTokens { tier.defaultOutputTokens = defaultOutputTokens }
+                    if let holdSeconds { tier.holdSeconds = holdSeconds }
+                    if let thresholds = InputParsing.list(alertThresholds) { tier.alertThresholds = thresholds.compactMap(Int.init).sorted() }
+                    if let tpmSaturationMinutes { tier.tpmSaturationMinutes = tpmSaturationMinutes }
+                    if let failureMode { tier.failureMode = FailureMode(rawValue: failureMode)! }
+                    if let timezone { tier.timezone = timezone }
+                    if fallbackInput == "none" {
+                        tier.fallbackPrice = nil
+                    } else if let fallbackInput, let fallbackOutput {
+                        do { tier.fallbackPrice = try TokenPrices(input: fallbackInput, output: fallbackOutput) } catch { throw AdminError.invalid("\(error)") }
+                    }
+                    guard tier != old else { return nil }
+                    configuration.tiers[name] = tier
+                    return (old.map(auditJSON) ?? "", auditJSON(tier))
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every tier.")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let configuration = try await context.load().configuration
+                context.output.table(["name", "limits", "user_caps", "failure_mode", "timezone", "used_by"],
+                                     configuration.tiers.values.sorted { $0.name < $1.name }.map { tier in
+                    ["name": tier.name, "limits": tier.limits.summary,
+                     "user_caps": tier.userCaps.map { Limits(tpm: $0.tpm, dailyBudget: $0.dailySpend).summary } ?? "-",
+                     "failure_mode": tier.failureMode.rawValue, "timezone": tier.timezone, "used_by": String(configuration.users(ofTier: tier.name).count)]
+                })
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One tier, every field.")
+        @OptionGroup var options: AdminOptions
+        @Argument var name: String
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let configuration = try await context.load().configuration
+                guard let tier = configuration.tiers[name] else { throw AdminError("unknown tier '\(name)'") }
+                context.output.record([
+                    ("name", tier.name), ("limits", tier.limits.summary),
+                    ("user_caps", tier.userCaps.map { Limits(tpm: $0.tpm, dailyBudget: $0.dailySpend).summary } ?? "-"),
+                    ("allowed_models", tier.allowedModels?.joined(separator: ",") ?? "all"),
+                    ("default_output_tokens", String(tier.defaultOutputTokens)), ("hold_seconds", String(tier.holdSeconds)),
+                    ("alert_thresholds", tier.alertThresholds.map(String.init).joined(separator: ",")),
+                    ("tpm_saturation_minutes", String(tier.tpmSaturationMinutes)),
+                    ("failure_mode", tier.failureMode.rawValue), ("timezone", tier.timezone),
+                    ("fallback_price", tier.fallbackPrice.map { "input=\($0.decimal($0.input)) output=\($0.decimal($0.output))" } ?? "none"),
+                    ("used_by", configuration.users(ofTier: name).joined(separator: ", ")),
+                ])
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete a tier nobody uses.")
+        @OptionGroup var options: AdminOptions
+        @Argument var name: String
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                try await context.change("tier rm \(name)", reason: reason) { configuration in
+                    guard let tier = configuration.tiers[name] else { throw AdminError("unknown tier '\(name)'") }
+                    let users = configuration.users(ofTier: name)
+                    guard users.isEmpty else { throw AdminError("tier '\(name)' is in use by \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? " and \(users.count - 5) more" : "")") }
+                    configuration.tiers[name] = nil
+                    return (auditJSON(tier), "")
+                }
+            }
+        }
+    }
+}

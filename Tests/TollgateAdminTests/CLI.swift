@@ -1,0 +1,48 @@
+import Foundation
+import RedisTestSupport
+import Testing
+import TollgateCore
+import TollgateRedis
+
+/// Runs the real `tollgate` executable against a Redis under a fresh prefix.
+struct CLI {
+    let redisURL: String
+    let prefix: String
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+        let process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments,
+                                       environment: ["TOLLGATE_REDIS_URL": redisURL, "TOLLGATE_KEY_PREFIX": prefix, "TOLLGATE_ACTOR": "tester"],
+                                       separateErrors: true)
+        let status = await process.wait(timeout: .seconds(60))
+        return Result(status: status, output: process.output, errors: process.errors)
+    }
+
+    /// Runs and expects success.
+    @discardableResult
+    func ok(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let result = try await run(arguments)
+        #expect(result.status == 0, "tollgate \(arguments.joined(separator: " ")) → \(result.status): \(result.errors)", sourceLocation: sourceLocation)
+        return result.output
+    }
+
+    /// The stored configuration version (0 if none).
+    func version(_ redis: RedisClient) async throws -> Int64 {
+        try await redis.send("GET", "\(prefix):{cfg}:version").int ?? 0
+    }
+
+    func configuration(_ redis: RedisClient) async throws -> TollgateConfiguration {
+        try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).load().configuration
+    }
+
+    static func make(name: String = #function) async throws -> (CLI, RedisClient) {
+        let server = try await SharedRedis.server()
+        return (CLI(redisURL: server.url, prefix: uniquePrefix(name)), server.client())
+    }
+}
