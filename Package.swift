@@ -76,7 +76,12 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["TollgateRedis"],
+            dependencies: [
+                "TollgateRedis", "TollgateCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/RedisTestSupport",
             swiftSettings: strict
         ),
@@ -130,6 +135,7 @@ let package = Package(
             dependencies: [
                 "TollgateAdmin", "TollgateCore", "TollgateRedis", "RedisTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

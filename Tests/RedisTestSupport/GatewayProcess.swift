@@ -7,12 +7,14 @@ import Testing
 import TollgateCore
 
 /// A `tollgate serve` process on a free loopback port, stopped by its PID.
-final class GatewayProcess: Sendable {
-    let port: Int
-    let process: ChildProcess
-    let spool: String
+public final class GatewayProcess: Sendable {
+    public let port: Int
+    public let process: ChildProcess
+    public let spool: String
+    public let token: String
 
-    init(redisURL: String, prefix: String, name: String, extra: [String] = []) async throws {
+    public init(redisURL: String, prefix: String, name: String, token: String = "tg_test_all_3f9d2c", extra: [String] = []) async throws {
+        self.token = token
         port = try RedisServer.freeLoopbackPort()
         spool = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
         process = try ChildProcess(try ChildProcess.executable("tollgate"), [
@@ -20,25 +22,25 @@ final class GatewayProcess: Sendable {
             "--drain-seconds", "1", "--poll-ms", "100", "--redis-timeout-ms", "300", "--log-level", "warning",
         ] + extra)
         for _ in 0..<200 {
-            if let response = try? await get("/readyz"), response.status == .ok { return }
+            if let response = try? await send(.GET, "/readyz", body: nil, token: nil), response.status == .ok { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("gateway \(name) did not become ready: \(process.output.suffix(1_000))")
     }
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    public var base: String { "http://127.0.0.1:\(port)" }
 
-    struct Reply: Sendable {
-        var status: HTTPResponseStatus
-        var headers: HTTPHeaders
-        var json: JSONValue?
+    public struct Reply: Sendable {
+        public var status: HTTPResponseStatus
+        public var headers: HTTPHeaders
+        public var json: JSONValue?
     }
 
-    func get(_ path: String, token: String? = GatewayFixture.token) async throws -> Reply {
+    public func get(_ path: String) async throws -> Reply {
         try await send(.GET, path, body: nil, token: token)
     }
 
-    func post(_ path: String, _ body: String, token: String? = GatewayFixture.token) async throws -> Reply {
+    public func post(_ path: String, _ body: String) async throws -> Reply {
         try await send(.POST, path, body: body, token: token)
     }
 
@@ -55,7 +57,7 @@ final class GatewayProcess: Sendable {
         return Reply(status: response.status, headers: response.headers, json: try? JSONValue.parse(bytes.readableBytesView))
     }
 
-    func terminate() async -> Int32 {
+    public func terminate() async -> Int32 {
         process.signal(SIGTERM)
         return await process.wait(timeout: .seconds(20))
     }
