@@ -7,9 +7,9 @@ struct Tollgate: AsyncParsableCommand {
         commandName: "tollgate",
         abstract: "Distributed quota enforcement for LLM API usage.",
         subcommands: [
-            ServeCommand.self,
+            ServeCommand.self, MonitorCommand.self,
             PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self,
-            BudgetCommand.self, StatusCommand.self, WatchCommand.self, AuditCommand.self, ConfigCommand.self, ACLCommand.self, PingCommand.self,
+            BudgetCommand.self, UsageCommand.self, StatusCommand.self, WatchCommand.self, AuditCommand.self, ConfigCommand.self, ACLCommand.self, PingCommand.self,
         ]
     )
 }

@@ -9,6 +9,8 @@ public struct QuotaScripts: Sendable {
     public let release: RedisScript
     public let quota: RedisScript
     public let adjust: RedisScript
+    /// Standalone (no prelude): the monitor's roll-up of ledger entries.
+    public let rollup: RedisScript
 
     public static let shared: Result<QuotaScripts, ScriptLoadingError> = Result { () throws(ScriptLoadingError) in try load() }
 
@@ -22,7 +24,7 @@ public struct QuotaScripts: Sendable {
             RedisScript(name: name, source: prelude + "\n" + (try source(name)))
         }
         return QuotaScripts(reserve: try script("reserve"), settle: try script("settle"), release: try script("release"), quota: try script("quota"),
-                            adjust: try script("adjust"))
+                            adjust: try script("adjust"), rollup: RedisScript(name: "rollup", source: try source("rollup")))
     }
 
     /// The text of `Resources/Scripts/<name>.lua`.

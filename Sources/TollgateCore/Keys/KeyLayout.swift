@@ -47,6 +47,24 @@ public struct KeyLayout: Sendable, Hashable {
     public func holds(organization: String) -> String { holds(partition: partition(of: organization)) }
     public func ledger(organization: String) -> String { ledger(partition: partition(of: organization)) }
 
+    // MARK: Roll-ups and alerts (written by the monitor, in the organisation's partition)
+
+    /// Usage totals of one organisation for one period (`h` hour, `d` day, `m` month), its
+    /// label in the organisation's timezone (`2026112314`, `20261123`, `202611`).
+    public func rollup(organization: String, period: RollupPeriod, label: String) -> String {
+        "\(tag(partition(of: organization))):ru:\(period.rawValue):\(organization):\(label)"
+    }
+
+    /// The organisation's total cost in one hour (a plain counter, for spend-rate projections).
+    public func hourlyCost(organization: String, label: String) -> String {
+        "\(tag(partition(of: organization))):hc:\(organization):\(label)"
+    }
+
+    /// Marks an alert as fired for its subject, threshold and period.
+    public func alertMarker(organization: String, name: String) -> String {
+        "\(tag(partition(of: organization))):al:\(organization):\(name)"
+    }
+
     // MARK: Configuration
 
     public var configurationDocument: String { "\(prefix):{cfg}:doc" }

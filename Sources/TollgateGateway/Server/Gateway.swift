@@ -14,7 +14,7 @@ import TollgateRedis
 /// nodes share one Redis.
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
-    public let watcher: ConfigurationWatcher
+    public let watcher: ConfigurationWatcher<GatewaySnapshot>
     let redis: any RedisExecutor
     let keyPrefix: String
     let scripts: QuotaScripts
@@ -48,10 +48,9 @@ public final class Gateway: Sendable {
         metrics.spoolDepth.record(spool.depth)
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
-            subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger
-        ) { snapshot in
-            metrics.configurationVersion.record(snapshot.version)
-        }
+            subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
+            makeSnapshot: { GatewaySnapshot(configuration: $0, version: $1) },
+            onChange: { _, version in metrics.configurationVersion.record(version) })
     }
 
     /// The background services of the node, to run alongside the HTTP server.

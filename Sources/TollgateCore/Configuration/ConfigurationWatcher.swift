@@ -2,32 +2,39 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
-import TollgateCore
 import TollgateRedis
 
 /// Keeps the node's configuration snapshot current: reloads on a pub/sub notice, and polls
 /// the version key so that a missed notice costs at most one poll interval. Also tracks
 /// the offset between this machine's clock and Redis', so prices take effect on Redis time.
-public final class ConfigurationWatcher: Service, Sendable {
+///
+/// `Snapshot` is what the process keeps of each version (the gateway indexes tokens, for
+/// example); `makeSnapshot` builds it once per version, off the request path.
+public final class ConfigurationWatcher<Snapshot: Sendable>: Service, Sendable {
     private let store: ConfigurationStore
     private let subscriberConfiguration: RedisConfiguration
     private let pollInterval: Duration
     private let logger: Logger
-    private let current = Mutex<GatewaySnapshot?>(nil)
+    private let current = Mutex<(version: Int64, snapshot: Snapshot)?>(nil)
     private let clockOffset = Atomic<Int64>(0)
-    private let onChange: @Sendable (GatewaySnapshot) -> Void
+    private let makeSnapshot: @Sendable (TollgateConfiguration, Int64) -> Snapshot
+    private let onChange: @Sendable (Snapshot, Int64) -> Void
 
     public init(store: ConfigurationStore, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, logger: Logger,
-                onChange: @escaping @Sendable (GatewaySnapshot) -> Void = { _ in }) {
+                makeSnapshot: @escaping @Sendable (TollgateConfiguration, Int64) -> Snapshot,
+                onChange: @escaping @Sendable (Snapshot, Int64) -> Void = { _, _ in }) {
         self.store = store
         self.subscriberConfiguration = subscriberConfiguration
         self.pollInterval = pollInterval
         self.logger = logger
+        self.makeSnapshot = makeSnapshot
         self.onChange = onChange
     }
 
     /// The current snapshot; nil until the first configuration has been loaded.
-    public var snapshot: GatewaySnapshot? { current.withLock { $0 } }
+    public var snapshot: Snapshot? { current.withLock { $0?.snapshot } }
+
+    public var version: Int64? { current.withLock { $0?.version } }
 
     /// Now, in ms since 1970, on Redis' clock (this machine's clock plus the measured offset).
     public var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) + clockOffset.load(ordering: .relaxed) }
@@ -69,17 +76,17 @@ public final class ConfigurationWatcher: Service, Sendable {
             let (version, redisTime) = try await store.versionAndTime()
             let received = Int64(Date().timeIntervalSince1970 * 1000)
             clockOffset.store(redisTime - (sent + received) / 2, ordering: .relaxed)
-            if let snapshot, snapshot.version == version { return }
+            if let known = self.version, known == version { return }
             let loaded = try await store.load()
-            let snapshot = GatewaySnapshot(configuration: loaded.configuration, version: loaded.version)
+            let snapshot = makeSnapshot(loaded.configuration, loaded.version)
             let swapped = current.withLock { value -> Bool in
-                guard (value?.version ?? -1) < snapshot.version || value == nil else { return false }
-                value = snapshot
+                guard value == nil || value!.version < loaded.version else { return false }
+                value = (loaded.version, snapshot)
                 return true
             }
             if swapped {
-                logger.info("configuration loaded", metadata: ["config.version": "\(snapshot.version)"])
-                onChange(snapshot)
+                logger.info("configuration loaded", metadata: ["config.version": "\(loaded.version)"])
+                onChange(snapshot, loaded.version)
             }
         } catch {
             logger.warning("configuration refresh failed", metadata: ["config.error": "\(error)"])

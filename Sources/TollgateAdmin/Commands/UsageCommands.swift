@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateRedis
+
+/// `tollgate usage …`: reports from the monitor's roll-ups (day totals per organization,
+/// by workspace, key, model, user and feature).
+public struct UsageCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "usage", abstract: "Usage and cost reports from the monitor's roll-ups.",
+        subcommands: [Report.self, Top.self, Export.self])
+    public init() {}
+
+    /// The date range and organizations a report covers.
+    struct Range: ParsableArguments {
+        @Option(help: "First day, YYYY-MM-DD (in each organization's timezone).") var from: String
+        @Option(help: "Last day, YYYY-MM-DD (default: the first day).") var to: String?
+        @Option(name: .customLong("org"), help: "Only this organization.") var organization: String?
+
+        /// Days from `from` to `to`, as roll-up labels (YYYYMMDD).
+        func days() throws -> [String] {
+            func parse(_ text: String, _ option: String) throws -> Date {
+                guard text.count == 10, let millis = Timestamp.parse(text) else {
+                    throw AdminError.invalid("\(option) '\(text)' is not a date (YYYY-MM-DD)")
+                }
+                return Date(timeIntervalSince1970: Double(millis) / 1000)
+            }
+            let start = try parse(from, "--from")
+            let end = try parse(to ?? from, "--to")
+            guard start <= end else { throw AdminError.invalid("--from must not be after --to") }
+            let count = Int(end.timeIntervalSince(start) / 86_400) + 1
+            guard count <= 400 else { throw AdminError.invalid("a report covers at most 400 days") }
+            let utc = TimeZone(identifier: "UTC")!
+            return (0..<count).map { RollupPeriod.day.label(Int64(start.timeIntervalSince1970 * 1000) + Int64($0) * 86_400_000, timezone: utc) }
+        }
+    }
+
+    /// Every row of the range: (organization, day label, dimensions, totals).
+    static func rows(_ context: AdminContext, _ range: Range) async throws -> [(String, String, RollupDimensions, UsageTotals)] {
+        let configuration = try await context.load().configuration
+        let keys = KeyLayout(prefix: context.options.prefix, partitions: configuration.settings.partitions)
+        if let organization = range.organization, configuration.organizations[organization] == nil {
+            throw AdminError("unknown organization '\(organization)'")
+        }
+        let organizations = range.organization.map { [$0] } ?? configuration.organizations.keys.sorted()
+        let days = try range.days()
+        var result: [(String, String, RollupDimensions, UsageTotals)] = []
+        for organization in organizations {
+            let commands = days.map { RedisCommand.keyed("HGETALL", keys.rollup(organization: organization, period: .day, label: $0)) }
+            for (day, reply) in zip(days, await context.redis.pipeline(commands)) {
+                let items = try reply.get().array ?? []
+                var fields: [(String, Int64)] = []
+                for index in stride(from: 0, to: items.count - 1, by: 2) {
+                    if let field = items[index].string, let value = items[index + 1].int { fields.append((field, value)) }
+                }
+                let label = "\(day.prefix(4))-\(day.dropFirst(4).prefix(2))-\(day.suffix(2))"
+                for (dimensions, totals) in RollupReader.rows(fields) { result.append((organization, label, dimensions, totals)) }
+            }
+        }
+        return result
+    }
+
+    static let metricColumns = ["requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost"]
+
+    static func metrics(_ totals: UsageTotals, currency: Currency) -> [String: String] {
+        ["requests": String(totals.requests), "input_tokens": String(totals.usage.input), "cached_input_tokens": String(totals.usage.cachedInput),
+         "cache_write_tokens": String(totals.usage.cacheWrite), "output_tokens": String(totals.usage.output),
+         "reasoning_tokens": String(totals.usage.reasoning), "cost": Money(nanos: totals.costNanos, currency: currency).decimalString]
+    }
+
+    static func group(_ row: (String, String, RollupDimensions, UsageTotals), by dimension: String) -> String {
+        switch dimension {
+        case "day": row.1
+        case "organization": row.0
+        case "workspace": row.2.workspace
+        case "key": row.2.key
+        case "model": row.2.model
+        case "user": row.2.user.isEmpty ? "(none)" : row.2.user
+        case "feature": row.2.feature.isEmpty ? "(none)" : row.2.feature
+        default: row.1
+        }
+    }
+
+    static let dimensions = ["day", "organization", "workspace", "key", "model", "user", "feature"]
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Totals over a date range, grouped by day, organization, workspace, key, model, user or feature.")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var range: Range
+        @Option(help: "Group by: day, organization, workspace, key, model, user or feature.") var by = "day"
+
+        func validate() throws {
+            guard UsageCommand.dimensions.contains(by) else { throw ValidationError("--by must be one of \(UsageCommand.dimensions.joined(separator: ", "))") }
+        }
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let currency = try await context.load().configuration.settings.currency
+                var groups: [String: UsageTotals] = [:]
+                for row in try await UsageCommand.rows(context, range) { groups[UsageCommand.group(row, by: by), default: UsageTotals()].add(row.3) }
+                var total = UsageTotals()
+                var rows = groups.sorted { $0.key < $1.key }.map { name, totals -> [String: String] in
+                    total.add(totals)
+                    return UsageCommand.metrics(totals, currency: currency).merging([by: name]) { $1 }
+                }
+                if context.options.format == .table && rows.count > 1 { rows.append(UsageCommand.metrics(total, currency: currency).merging([by: "TOTAL"]) { $1 }) }
+                context.output.table([by] + UsageCommand.metricColumns, rows)
+            }
+        }
+    }
+
+    struct Top: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The highest-cost subjects over a date range.")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var range: Range
+        @Option(help: "Subjects: organization, workspace, key, user, feature or model.") var by = "key"
+        @Option(help: "How many.") var limit = 10
+
+        func validate() throws {
+            guard UsageCommand.dimensions.dropFirst().contains(by) else { throw ValidationError("--by must be one of organization, workspace, key, model, user, feature") }
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
+        }
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let currency = try await context.load().configuration.settings.currency
+                var groups: [String: UsageTotals] = [:]
+                for row in try await UsageCommand.rows(context, range) { groups[UsageCommand.group(row, by: by), default: UsageTotals()].add(row.3) }
+                let rows = groups.sorted { ($0.value.costNanos, $1.key) > ($1.value.costNanos, $0.key) }.prefix(limit).enumerated().map { rank, item in
+                    UsageCommand.metrics(item.value, currency: currency).merging(["rank": String(rank + 1), by: item.key]) { $1 }
+                }
+                context.output.table(["rank", by, "cost", "requests", "input_tokens", "output_tokens"], rows)
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every roll-up row of a date range, as CSV (default) or JSON lines (--json).")
+        @OptionGroup var options: AdminOptions
+        @OptionGroup var range: Range
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let currency = try await context.load().configuration.settings.currency
+                let columns = ["day", "organization", "workspace", "key", "model", "user", "feature"] + UsageCommand.metricColumns
+                let rows = try await UsageCommand.rows(context, range).sorted { ($0.1, $0.0, $0.2.key, $0.2.model, $0.2.user) < ($1.1, $1.0, $1.2.key, $1.2.model, $1.2.user) }
+                    .map { row in
+                        UsageCommand.metrics(row.3, currency: currency).merging([
+                            "day": row.1, "organization": row.0, "workspace": row.2.workspace, "key": row.2.key, "model": row.2.model,
+                            "user": row.2.user, "feature": row.2.feature,
+                        ]) { $1 }
+                    }
+                if context.options.json {
+                    // JSON lines: one object per row.
+                    for row in rows {
+                        context.output.line("{" + columns.map { "\(Output.jsonString($0)):\(Output.jsonValue(row[$0] ?? ""))" }.joined(separator: ",") + "}")
+                    }
+                } else {
+                    var csv = Output(format: .csv)
+                    csv.table(columns, rows)
+                    csv.flush()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+-- rollup.lua — add a batch of ledger entries to the usage roll-ups, exactly once each.
+-- Runs on its own (no prelude).
+--
+-- Each entry is acknowledged (XACK) in the same script that counts it: an entry counts only
+-- if this call is the one that acknowledged it. A monitor that dies mid-batch leaves its
+-- entries pending; another monitor claims them (XAUTOCLAIM) and counts them here, and an
+-- entry acknowledged before can never be counted again.
+--
+-- KEYS[1]    the partition's ledger stream
+-- KEYS[2..n] roll-up keys of this batch (hashes), then hourly cost keys (strings)
+-- ARGV[1] consumer group   ARGV[2] entry count E   ARGV[3] count of roll-up hash keys H
+-- ARGV[4] seconds to keep each key, in KEYS order from KEYS[2] (n-1 values)
+-- then 12 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature"),
+--   index in KEYS of its hour, day and month roll-up, index of its hourly cost key,
+--   input, cached input, cache write, output, reasoning tokens, cost (nanos)
+--
+-- A roll-up hash field is "<dimensions>\t<metric>", metric one of requests, input,
+-- cached_input, cache_write, output, reasoning, cost. Reply: entries counted.
+
+local METRICS = { 'requests', 'input', 'cached_input', 'cache_write', 'output', 'reasoning', 'cost' }
+local LARGE = 70368744177664 -- 2^46: larger costs are added one by one, never summed in Lua
+local group, E, H = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = #KEYS
+local base = 3 + (n - 1)
+local sums, hourly, counted = {}, {}, 0
+
+for i = 0, E - 1 do
+  local b = base + i * 12
+  if redis.call('XACK', KEYS[1], group, ARGV[b + 1]) == 1 then
+    counted = counted + 1
+    local dims, cost = ARGV[b + 2], tonumber(ARGV[b + 12])
+    for k = 3, 5 do
+      local key = tonumber(ARGV[b + k])
+      local fields = sums[key]
+      if not fields then fields = {}; sums[key] = fields end
+      fields[dims .. '\trequests'] = (fields[dims .. '\trequests'] or 0) + 1
+      for m = 2, 6 do
+        local field = dims .. '\t' .. METRICS[m]
+        fields[field] = (fields[field] or 0) + tonumber(ARGV[b + 5 + m])
+      end
+      if cost >= LARGE then
+        redis.call('HINCRBY', KEYS[key], dims .. '\tcost', ARGV[b + 12])
+      else
+        fields[dims .. '\tcost'] = (fields[dims .. '\tcost'] or 0) + cost
+      end
+    end
+    local hc = tonumber(ARGV[b + 6])
+    if cost >= LARGE then
+      redis.call('INCRBY', KEYS[hc], ARGV[b + 12])
+    else
+      hourly[hc] = (hourly[hc] or 0) + cost
+    end
+  end
+end
+
+for key, fields in pairs(sums) do
+  for field, value in pairs(fields) do
+    if value ~= 0 then redis.call('HINCRBY', KEYS[key], field, value) end
+  end
+  redis.call('EXPIRE', KEYS[key], ARGV[3 + key])
+end
+for key, cost in pairs(hourly) do
+  if cost ~= 0 then redis.call('INCRBY', KEYS[key], cost) end
+  redis.call('EXPIRE', KEYS[key], ARGV[3 + key])
+end
+return counted

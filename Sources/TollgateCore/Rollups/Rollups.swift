@@ -1,0 +1,88 @@
+import Foundation
+
+/// Roll-up periods, in the organisation's timezone.
+public enum RollupPeriod: String, Sendable, CaseIterable {
+    case hour = "h"
+    case day = "d"
+    case month = "m"
+
+    /// The period's label for a time: `2026112314`, `20261123` or `202611`.
+    public func label(_ millis: Int64, timezone: TimeZone) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timezone
+        let parts = calendar.dateComponents([.year, .month, .day, .hour], from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        let (y, m, d, h) = (parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0)
+        switch self {
+        case .hour: return String(format: "%04d%02d%02d%02d", y, m, d, h)
+        case .day: return String(format: "%04d%02d%02d", y, m, d)
+        case .month: return String(format: "%04d%02d", y, m)
+        }
+    }
+}
+
+/// The dimensions a roll-up row is kept by.
+public struct RollupDimensions: Hashable, Sendable {
+    public var workspace: String
+    public var key: String
+    public var model: String
+    public var user: String
+    public var feature: String
+
+    public init(workspace: String, key: String, model: String, user: String, feature: String) {
+        self.workspace = workspace
+        self.key = key
+        self.model = model
+        self.user = user
+        self.feature = feature
+    }
+
+    /// `workspace\tkey\tmodel\tuser\tfeature`.
+    public var encoded: String { [workspace, key, model, user, feature].joined(separator: "\t") }
+}
+
+/// Totals of a set of requests.
+public struct UsageTotals: Sendable, Hashable {
+    public var requests: Int64 = 0
+    public var usage = TokenUsage()
+    public var costNanos: Int64 = 0
+
+    public init() {}
+
+    mutating func add(metric: String, _ value: Int64) {
+        switch metric {
+        case "requests": requests += value
+        case "input": usage.input += value
+        case "cached_input": usage.cachedInput += value
+        case "cache_write": usage.cacheWrite += value
+        case "output": usage.output += value
+        case "reasoning": usage.reasoning += value
+        case "cost": costNanos += value
+        default: break
+        }
+    }
+
+    public mutating func add(_ other: UsageTotals) {
+        requests += other.requests
+        usage.input += other.usage.input
+        usage.cachedInput += other.usage.cachedInput
+        usage.cacheWrite += other.usage.cacheWrite
+        usage.output += other.usage.output
+        usage.reasoning += other.usage.reasoning
+        costNanos += other.costNanos
+    }
+}
+
+/// Reading roll-up hashes back into rows.
+public enum RollupReader {
+    /// Parses `HGETALL` of a roll-up hash: dimensions → totals.
+    public static func rows(_ fields: [(String, Int64)]) -> [RollupDimensions: UsageTotals] {
+        var rows: [RollupDimensions: UsageTotals] = [:]
+        for (field, value) in fields {
+            let parts = field.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 6 else { continue }
+            let dimensions = RollupDimensions(workspace: parts[0], key: parts[1], model: parts[2], user: parts[3], feature: parts[4])
+            rows[dimensions, default: UsageTotals()].add(metric: parts[5], value)
+        }
+        return rows
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TollgateCore
+import TollgateRedis
+
+/// Looks at every organisation's budgets and windows on an interval and fires alerts:
+/// each tier's thresholds (e.g. 50/80/90/100%) of daily and monthly budgets, TPM saturated
+/// for the tier's number of minutes, and the projected exhaustion of the monthly budget at
+/// the last 24 hours' rate. Each fires once per subject, threshold and period, however many
+/// monitors run (a marker key in Redis, set only if absent, decides).
+final class AlertEvaluator: Service, Sendable {
+    let monitor: Monitor
+    /// When each subject's TPM became saturated (this monitor's observation).
+    let saturatedSince = Mutex<[String: Int64]>([:])
+
+    init(monitor: Monitor) { self.monitor = monitor }
+
+    func run() async throws {
+        guard await monitor.snapshot() != nil else { return }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                if let snapshot = self.monitor.watcher.snapshot { await self.evaluate(snapshot) }
+                try? await Task.sleep(for: self.monitor.configuration.alertInterval)
+            }
+        }
+    }
+
+    /// One pass; returns the alerts fired.
+    @discardableResult
+    func evaluate(_ snapshot: MonitorSnapshot) async -> [Alert] {
+        let configuration = snapshot.configuration
+        let engine = monitor.engine(snapshot)
+        let keys = monitor.keys(snapshot)
+        let now = monitor.now
+        var fired: [Alert] = []
+        var spendByTier: [String: (spent: Int64, remaining: Int64?)] = [:]
+        for organization in configuration.organizations.values.sorted(by: { $0.id < $1.id }) {
+            guard let tier = configuration.tiers[organization.tier] else { continue }
+            let timezone = snapshot.timezone(of: organization.id)
+            var levels = [LevelPlan(scope: .organization, id: organization.id, limits: tier.limits.applying(organization.overrides))]
+            for workspace in configuration.workspaces.values where workspace.organization == organization.id {
+                let limits = (workspace.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(workspace.overrides)
+                if !limits.isEmpty { levels.append(LevelPlan(scope: .workspace, id: workspace.id, limits: limits)) }
+                for key in configuration.keys.values where key.workspace == workspace.id && !key.overrides.isEmpty {
+                    levels.append(LevelPlan(scope: .key, id: key.id, limits: key.overrides))
+                }
+            }
+            let quota: QuotaSnapshot
+            do {
+                quota = try await engine.quota(organization: organization.id, levels: levels, timezone: timezone, settings: configuration.settings)
+            } catch {
+                monitor.logger.warning("alert evaluation skipped an organization", metadata: ["alert.organization": "\(organization.id)", "redis.error": "\(error)"])
+                continue
+            }
+            let day = PeriodCalendar(timezone: timezone).dayLabel(now)
+            let month = String(day.prefix(7))
+            let currency = configuration.settings.currency
+            for usage in quota.levels {
+                let limits = usage.level.limits
+                let budgets: [(String, Int64, Int64?, String, Int64, Bool)] = [
+                    ("budget_daily", usage.daySpent.nanos + usage.dayHeld.nanos, limits.dailyBudget?.nanos, day, quota.dayResetsAt, true),
+                    ("budget_monthly", usage.monthSpent.nanos + usage.monthHeld.nanos, limits.monthlyBudget?.nanos, month, quota.monthResetsAt, true),
+                    ("tokens_daily", usage.dayTokens, limits.dailyTokens, day, quota.dayResetsAt, false),
+                    ("tokens_monthly", usage.monthTokens, limits.monthlyTokens, month, quota.monthResetsAt, false),
+                ]
+                for (limit, used, maximum, period, resetsAt, money) in budgets {
+                    guard let maximum, maximum > 0 else { continue }
+                    let percent = Int(Double(used) / Double(maximum) * 100)
+                    for threshold in tier.alertThresholds.sorted() where percent >= threshold {
+                        let show = { (value: Int64) in money ? Money(nanos: value, currency: currency).decimalString + " " + currency.code : "\(value) tokens" }
+                        let alert = Alert(kind: "budget_threshold", organization: organization.id, scope: usage.level.scope.rawValue, subject: usage.level.id,
+                                          limit: limit, threshold: threshold, percent: percent, used: show(used), of: show(maximum), period: period,
+                                          message: "\(organization.id) \(usage.level.scope.rawValue) \(usage.level.id): \(percent)% of the \(limit.replacingOccurrences(of: "_", with: " ")) used (\(show(used)) of \(show(maximum))) — threshold \(threshold)%",
+                                          at: now, id: "\(organization.id)/\(usage.level.field)/\(limit)/\(threshold)/\(period)")
+                        if await fireOnce(alert, keys: keys, until: resetsAt + 86_400_000) { fired.append(alert) }
+                    }
+                }
+                if let tpm = limits.tpm, usage.windowTracked {
+                    let subject = "\(organization.id)/\(usage.level.field)"
+                    let saturated = Double(usage.windowTokens) >= monitor.configuration.saturationRatio * Double(tpm)
+                    let since = saturatedSince.withLock { state -> Int64? in
+                        if saturated {
+                            if state[subject] == nil { state[subject] = now }
+                            return state[subject]
+                        }
+                        state[subject] = nil
+                        return nil
+                    }
+                    if let since, now - since >= Int64(tier.tpmSaturationMinutes) * 60_000 {
+                        let hour = RollupPeriod.hour.label(now, timezone: timezone)
+                        let alert = Alert(kind: "tpm_saturated", organization: organization.id, scope: usage.level.scope.rawValue, subject: usage.level.id,
+                                          limit: "tpm", threshold: Int(monitor.configuration.saturationRatio * 100),
+                                          percent: Int(usage.windowTokens * 100 / max(1, tpm)), used: "\(usage.windowTokens) tokens", of: "\(tpm) tokens",
+                                          period: hour, message: "\(organization.id) \(usage.level.scope.rawValue) \(usage.level.id): TPM saturated for \(tier.tpmSaturationMinutes) minutes or more",
+                                          at: now, id: "\(subject)/tpm_saturated/\(hour)")
+                        if await fireOnce(alert, keys: keys, until: now + 3_600_000) { fired.append(alert) }
+                    }
+                }
+            }
+            // Projection: the organisation's monthly budget at the last 24 hours' spend rate.
+            let orgUsage = quota.levels[0]
+            if let budget = orgUsage.level.limits.monthlyBudget, budget.nanos > 0 {
+                let rate = await lastDaySpend(organization: organization.id, timezone: timezone, now: now, keys: keys)
+                let remaining = budget.nanos - orgUsage.monthSpent.nanos - orgUsage.monthHeld.nanos
+                if rate > 0, remaining > 0 {
+                    let exhaustion = now + Int64(Double(remaining) / Double(rate) * 86_400_000)
+                    if exhaustion < quota.monthResetsAt {
+                        let date = PeriodCalendar(timezone: timezone).dayLabel(exhaustion)
+                        let alert = Alert(kind: "budget_projection", organization: organization.id, scope: "organization", subject: organization.id,
+                                          limit: "budget_monthly", threshold: 0, percent: Int(Double(budget.nanos - remaining) / Double(budget.nanos) * 100),
+                                          used: Money(nanos: budget.nanos - remaining, currency: currency).decimalString + " " + currency.code,
+                                          of: budget.decimalString + " " + currency.code, period: day,
+                                          message: "\(organization.id): at the last 24 h's rate (\(Money(nanos: rate, currency: currency).decimalString) \(currency.code)/day), the monthly budget runs out on \(date)",
+                                          at: now, id: "\(organization.id)/o/projection/\(day)")
+                        if await fireOnce(alert, keys: keys, until: quota.dayResetsAt + 86_400_000) { fired.append(alert) }
+                    }
+                }
+            }
+            var totals = spendByTier[tier.name] ?? (0, nil)
+            totals.spent += orgUsage.daySpent.nanos
+            if let daily = orgUsage.level.limits.dailyBudget {
+                totals.remaining = (totals.remaining ?? 0) + max(0, daily.nanos - orgUsage.daySpent.nanos - orgUsage.dayHeld.nanos)
+            }
+            spendByTier[tier.name] = totals
+        }
+        for (tier, totals) in spendByTier {
+            monitor.metrics.tierSpend(tier: tier, spent: Double(totals.spent) / 1e9, remaining: totals.remaining.map { Double($0) / 1e9 })
+        }
+        return fired
+    }
+
+    /// Sets the alert's marker if absent; only the monitor that sets it delivers the alert.
+    func fireOnce(_ alert: Alert, keys: KeyLayout, until expiry: Int64) async -> Bool {
+        let marker = keys.alertMarker(organization: alert.organization, name: alert.id)
+        guard let reply = try? await monitor.redis.send(.keyed("SET", marker, Array(alert.json()), "NX", "PXAT", max(expiry, monitor.now + 60_000))),
+              reply == .status("OK") else { return false }
+        monitor.alerts.fire(alert)
+        return true
+    }
+
+    /// Cost (nanos) of the organisation's last 24 hours, from the monitor's hourly totals.
+    func lastDaySpend(organization: String, timezone: TimeZone, now: Int64, keys: KeyLayout) async -> Int64 {
+        let labels = (0..<24).map { RollupPeriod.hour.label(now - Int64($0) * 3_600_000, timezone: timezone) }
+        let commands = Set(labels).map { RedisCommand.keyed("GET", keys.hourlyCost(organization: organization, label: $0)) }
+        return await monitor.redis.pipeline(commands).reduce(Int64(0)) { sum, result in sum + ((try? result.get().int) ?? 0) ?? 0 }
+    }
+}
