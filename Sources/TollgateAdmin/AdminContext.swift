@@ -9,7 +9,7 @@ import TollgateRedis
 /// into one sentence on stderr and a documented exit code.
 struct AdminContext {
     let options: AdminOptions
-    let redis: RedisClient
+    let redis: any RedisExecutor
     let store: ConfigurationStore
     var output: Output
 
@@ -19,15 +19,17 @@ struct AdminContext {
         var logger = Logger(label: "tollgate.cli")
         logger.logLevel = .critical
         var configuration: RedisConfiguration
+        let target: RedisConnector.Target
         do {
-            configuration = try RedisConfiguration(url: options.redis)
+            target = try RedisConnector.parse(options.redis)
+            configuration = target.configuration
         } catch {
             throw ValidationError(error.message)
         }
         configuration.commandTimeout = .seconds(5)
         configuration.connectTimeout = .seconds(2)
         configuration.clientName = "tollgate-cli"
-        let redis = RedisClient(configuration: configuration, logger: logger)
+        let redis = RedisConnector.executor(target, configuration: configuration, logger: logger)
         var context = AdminContext(options: options, redis: redis, store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: options.prefix)),
                                    output: Output(format: options.format))
         defer { context.output.flush() }

@@ -4,7 +4,7 @@ import TollgateRedis
 
 /// Options every admin command shares: where Redis is, who is acting, how to print.
 public struct AdminOptions: ParsableArguments {
-    @Option(name: .long, help: "Redis URL, redis://[user:password@]host:port[/db] (or TOLLGATE_REDIS_URL).")
+    @Option(name: .long, help: "Redis URL: redis://[user:password@]host:port[/db], or redis+cluster://host:port[,host:port...] (or TOLLGATE_REDIS_URL).")
     public var redis: String = Environment.value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379"
 
     @Option(name: .long, help: "Prefix of every Redis key of this deployment (or TOLLGATE_KEY_PREFIX).")
@@ -23,7 +23,7 @@ public struct AdminOptions: ParsableArguments {
 
     public func validate() throws {
         do {
-            _ = try RedisEndpoint(url: redis)
+            _ = try RedisConnector.parse(redis)
         } catch {
             throw ValidationError(error.message)
         }

@@ -32,10 +32,11 @@ struct EngineLoad: AsyncParsableCommand {
         var logger = Logger(label: "tollgate.bench")
         logger.logLevel = .warning
         let configuration = try TollgateConfiguration.decodeJSON(Data(contentsOf: URL(fileURLWithPath: config)))
-        var redisConfiguration = try RedisConfiguration(url: url)
+        let target = try RedisConnector.parse(url)
+        var redisConfiguration = target.configuration
         redisConfiguration.connectionCount = connections
         redisConfiguration.commandTimeout = .seconds(5)
-        let client = RedisClient(configuration: redisConfiguration, logger: logger)
+        let client = RedisConnector.executor(target, configuration: redisConfiguration, logger: logger)
         let engine = QuotaEngine(redis: client, keys: KeyLayout(prefix: prefix, partitions: configuration.settings.partitions), scripts: try QuotaScripts.load())
         let keyList = keys.split(separator: ",").map(String.init)
         let deadline = Date().addingTimeInterval(seconds)

@@ -70,7 +70,8 @@ struct GatewayLoad: AsyncParsableCommand {
     func setup(_ url: String) async throws {
         var logger = Logger(label: "tollgate.bench")
         logger.logLevel = .warning
-        let redis = RedisClient(configuration: try RedisConfiguration(url: url), logger: logger)
+        let target = try RedisConnector.parse(url)
+        let redis = RedisConnector.executor(target, configuration: target.configuration, logger: logger)
         var configuration = try EngineCost.configuration(keys: 1)
         let hash = SHA256.hash(data: Array(Self.token.utf8)).map { String(format: "%02x", $0) }.joined()
         configuration.tokens["bench"] = ServiceToken(id: "bench", name: "bench", sha256: hash, createdAt: 0)

@@ -70,7 +70,7 @@ struct MonitorCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-monitor")
-        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        let redis = try redisOptions.executor(redisConfiguration, logger: logger)
         let monitor = try Monitor(
             configuration: MonitorConfiguration(
                 consumer: consumer, claimAfter: .milliseconds(Int64(claimSeconds * 1000)), expiryInterval: .milliseconds(Int64(expirySeconds * 1000)),

@@ -20,7 +20,7 @@ struct PingCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let client = RedisClient(configuration: configuration, logger: logger)
+        let client = try redisOptions.executor(configuration, logger: logger)
         let clock = ContinuousClock()
         do {
             let started = clock.now

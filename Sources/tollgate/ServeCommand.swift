@@ -67,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-gateway-\(node)")
-        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        let redis = try redisOptions.executor(redisConfiguration, logger: logger)
         let gateway = try Gateway(
             configuration: GatewayConfiguration(
                 host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs), spoolPath: spool,

@@ -27,13 +27,28 @@ public func uniquePrefix(_ name: String = #function) -> String {
 extension RedisExecutor {
     /// Deletes every key under `prefix` (SCAN + UNLINK), for test clean-up.
     public func deleteKeys(prefix: String) async throws {
+        for node in await nodes() {
+            for name in try await node.scanKeys(prefix: prefix) { _ = try await send(.keyed("UNLINK", name)) }
+        }
+    }
+
+    /// Every key under `prefix` on this node (SCAN).
+    public func scanKeys(prefix: String) async throws -> [[UInt8]] {
+        var names: [[UInt8]] = []
         var cursor = "0"
         repeat {
             let reply = try await send("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else { return }
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else { break }
             cursor = next
-            let names = keys.compactMap(\.bytes)
-            if !names.isEmpty { _ = try await send(RedisCommand("UNLINK", names)) }
+            names += keys.compactMap(\.bytes)
         } while cursor != "0"
+        return names
+    }
+
+    /// Every key under `prefix` on every node of this client.
+    public func allKeys(prefix: String) async throws -> [String] {
+        var names: [String] = []
+        for node in await nodes() { names += try await node.scanKeys(prefix: prefix).map { String(decoding: $0, as: UTF8.self) } }
+        return names
     }
 }

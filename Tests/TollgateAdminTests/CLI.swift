@@ -33,16 +33,15 @@ struct CLI {
     }
 
     /// The stored configuration version (0 if none).
-    func version(_ redis: RedisClient) async throws -> Int64 {
+    func version(_ redis: any RedisExecutor) async throws -> Int64 {
         try await redis.send("GET", "\(prefix):{cfg}:version").int ?? 0
     }
 
-    func configuration(_ redis: RedisClient) async throws -> TollgateConfiguration {
+    func configuration(_ redis: any RedisExecutor) async throws -> TollgateConfiguration {
         try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).load().configuration
     }
 
-    static func make(name: String = #function) async throws -> (CLI, RedisClient) {
-        let server = try await SharedRedis.server()
-        return (CLI(redisURL: server.url, prefix: uniquePrefix(name)), server.client())
+    static func make(name: String = #function) async throws -> (CLI, any RedisExecutor) {
+        (CLI(redisURL: try await TestRedis.url(), prefix: uniquePrefix(name)), try await TestRedis.client())
     }
 }

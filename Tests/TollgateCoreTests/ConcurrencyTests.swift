@@ -20,13 +20,13 @@ struct ConcurrencyTests {
     /// Runs `processes` engine-load processes and `localTasks` callers here, for `seconds`.
     static func runLoad(_ fixture: EngineFixture, processes: Int, localTasks: Int, seconds: Double,
                         commit: String, tokens: ClosedRange<Int64>) async throws -> [Admission] {
-        let server = try await SharedRedis.server()
+        let url = try await TestRedis.url()
         let configFile = try RedisServer.makeTemporaryDirectory() + "/config.json"
         try fixture.configuration.encodeJSON().write(to: URL(fileURLWithPath: configFile))
         let bench = try ChildProcess.executable("tollgate-bench")
         let children = try (0..<processes).map { index in
             try ChildProcess(bench, [
-                "engine-load", "--url", server.url, "--prefix", fixture.keys.prefix, "--config", configFile, "--keys", "k1,k2",
+                "engine-load", "--url", url, "--prefix", fixture.keys.prefix, "--config", configFile, "--keys", "k1,k2",
                 "--concurrency", "8", "--seconds", String(seconds), "--commit", commit, "--id-prefix", "proc\(index)",
                 "--min-tokens", String(tokens.lowerBound), "--max-tokens", String(tokens.upperBound), "--lines",
             ])

@@ -8,7 +8,7 @@ import TollgateRedis
 /// organisation `acme` (tier `standard`) ⊃ workspace `web` ⊃ key `k1` (and `k2`), and a
 /// model `test-model` at $1 per 1M input tokens and $2 per 1M output tokens.
 struct EngineFixture {
-    let client: RedisClient
+    let client: any RedisExecutor
     let keys: KeyLayout
     var engine: QuotaEngine
     var configuration: TollgateConfiguration
@@ -27,8 +27,7 @@ struct EngineFixture {
         holdSeconds: Int = 600,
         name: String = #function
     ) async throws -> EngineFixture {
-        let server = try await SharedRedis.server()
-        let client = server.client(connections: 2)
+        let client = try await TestRedis.client(connections: 2)
         let keys = KeyLayout(prefix: uniquePrefix(name), partitions: settings.partitions)
         let scripts = try QuotaScripts.load()
         let configuration = TollgateConfiguration(
@@ -92,12 +91,8 @@ struct EngineFixture {
     /// read may advance an incremental rehash and change the iteration order.)
     func snapshot() async throws -> [String: [String]] {
         var result: [String: [String]] = [:]
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send("SCAN", cursor, "MATCH", keys.prefix + ":*", "COUNT", 1000)
-            guard let parts = reply.array, let next = parts[0].string, let names = parts[1].array else { break }
-            cursor = next
-            for name in names.compactMap(\.string) {
+        do {
+            for name in try await client.allKeys(prefix: keys.prefix + ":") {
                 let type = try await client.send("TYPE", name).string ?? "?"
                 let content: RedisReply
                 switch type {
@@ -112,7 +107,7 @@ struct EngineFixture {
                 }
                 result[name] = [type] + items
             }
-        } while cursor != "0"
+        }
         return result
     }
 

@@ -18,8 +18,7 @@ import TollgateRedis
 /// model `test-model` at $1 / $2 per 1M input / output tokens; a token for everyone and one
 /// for globex only.
 struct GatewayFixture {
-    let server: RedisServer
-    let client: RedisClient
+    let client: any RedisExecutor
     let prefix: String
     let gateway: Gateway
     let spoolDirectory: String
@@ -53,16 +52,15 @@ struct GatewayFixture {
 
     static func make(_ configuration: TollgateConfiguration = configuration(), server: RedisServer? = nil,
                      gatewayConfiguration: GatewayConfiguration = GatewayConfiguration(), name: String = #function) async throws -> GatewayFixture {
-        let server = if let server { server } else { try await SharedRedis.server() }
-        let redisConfiguration = server.configuration(timeout: .milliseconds(300))
-        let client = RedisClient(configuration: redisConfiguration, logger: .quiet)
+        let redisConfiguration = if let server { server.configuration(timeout: .milliseconds(300)) } else { try await TestRedis.configuration(timeout: .milliseconds(300)) }
+        let client: any RedisExecutor = if let server { server.client(timeout: .milliseconds(300)) } else { try await TestRedis.client(timeout: .milliseconds(300)) }
         let prefix = uniquePrefix(name)
         let spoolDirectory = try RedisServer.makeTemporaryDirectory()
         var gatewayConfiguration = gatewayConfiguration
         gatewayConfiguration.spoolPath = spoolDirectory + "/spool.jsonl"
         let gateway = try Gateway(configuration: gatewayConfiguration, redis: client, redisConfiguration: redisConfiguration,
                                   keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: .quiet)
-        let fixture = GatewayFixture(server: server, client: client, prefix: prefix, gateway: gateway, spoolDirectory: spoolDirectory)
+        let fixture = GatewayFixture(client: client, prefix: prefix, gateway: gateway, spoolDirectory: spoolDirectory)
         try await fixture.write(configuration)
         return fixture
     }
@@ -97,12 +95,8 @@ struct GatewayFixture {
     /// Every key of the quota state (not the configuration) in canonical form.
     func quotaState() async throws -> [String: String] {
         var result: [String: String] = [:]
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send("SCAN", cursor, "MATCH", prefix + ":{p*", "COUNT", 1000)
-            guard let parts = reply.array, let next = parts[0].string, let names = parts[1].array else { break }
-            cursor = next
-            for name in names.compactMap(\.string) {
+        do {
+            for name in try await client.allKeys(prefix: prefix + ":{p") {
                 let type = try await client.send("TYPE", name).string ?? "?"
                 let content: RedisReply = switch type {
                 case "hash": try await client.send("HGETALL", name)
@@ -117,7 +111,7 @@ struct GatewayFixture {
                 if type == "hash" { items = stride(from: 0, to: items.count - 1, by: 2).map { items[$0] + "=" + items[$0 + 1] }.sorted() }
                 result[name] = items.joined(separator: "|")
             }
-        } while cursor != "0"
+        }
         return result
     }
 

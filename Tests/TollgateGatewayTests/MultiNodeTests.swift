@@ -9,14 +9,14 @@ import TollgateRedis
 @Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .serialized)
 struct MultiNodeTests {
     /// A configuration written straight to Redis under `prefix`, as the CLI would.
-    static func writeConfiguration(_ configuration: TollgateConfiguration, redis: RedisClient, prefix: String) async throws {
+    static func writeConfiguration(_ configuration: TollgateConfiguration, redis: any RedisExecutor, prefix: String) async throws {
         try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).update { current in
             current = configuration
             return ConfigurationStore.Change(actor: "test", action: "replace")
         }
     }
 
-    static func ledger(_ redis: RedisClient, prefix: String, partitions: Int = 16) async throws -> [LedgerEntry] {
+    static func ledger(_ redis: any RedisExecutor, prefix: String, partitions: Int = 16) async throws -> [LedgerEntry] {
         var entries: [LedgerEntry] = []
         let keys = KeyLayout(prefix: prefix, partitions: partitions)
         for partition in 0..<partitions {
@@ -31,14 +31,14 @@ struct MultiNodeTests {
     }
 
     @Test func limitsHoldAcrossNodes() async throws {
-        let server = try await SharedRedis.server()
-        let redis = server.client()
+        let url = try await TestRedis.url()
+        let redis = try await TestRedis.client()
         let prefix = uniquePrefix()
         // 6 s window, 200 ms buckets: the rolling-window code of the 60 s default, in a short test.
         try await Self.writeConfiguration(GatewayFixture.configuration(standard: Limits(tpm: 30_000), settings: Settings(windowSeconds: 6, bucketMilliseconds: 200)),
                                           redis: redis, prefix: prefix)
-        let nodes = [try await GatewayProcess(redisURL: server.url, prefix: prefix, name: "a"),
-                     try await GatewayProcess(redisURL: server.url, prefix: prefix, name: "b")]
+        let nodes = [try await GatewayProcess(redisURL: url, prefix: prefix, name: "a"),
+                     try await GatewayProcess(redisURL: url, prefix: prefix, name: "b")]
         let deadline = ContinuousClock.now + .seconds(10)
         let (allowed, limited) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for worker in 0..<16 {
@@ -92,13 +92,13 @@ struct MultiNodeTests {
     }
 
     @Test func aPriceChangeReachesBothNodesWithinASecond() async throws {
-        let server = try await SharedRedis.server()
-        let redis = server.client()
+        let url = try await TestRedis.url()
+        let redis = try await TestRedis.client()
         let prefix = uniquePrefix()
         var configuration = GatewayFixture.configuration()
         try await Self.writeConfiguration(configuration, redis: redis, prefix: prefix)
-        let nodes = [try await GatewayProcess(redisURL: server.url, prefix: prefix, name: "a"),
-                     try await GatewayProcess(redisURL: server.url, prefix: prefix, name: "b")]
+        let nodes = [try await GatewayProcess(redisURL: url, prefix: prefix, name: "a"),
+                     try await GatewayProcess(redisURL: url, prefix: prefix, name: "b")]
         for node in nodes {
             let reply = try await node.post("/v1/reserve", #"{"request_id":"before-\#(node.port)","api_key":"k1","model":"test-model","input_tokens":1000,"max_output_tokens":0}"#)
             #expect(reply.json?["price_version"]?.stringValue == "test-model@1")
@@ -191,11 +191,11 @@ struct MultiNodeTests {
     }
 
     @Test func gracefulShutdownFailsReadinessFirstAndFinishesInFlightRequests() async throws {
-        let server = try await SharedRedis.server()
-        let redis = server.client()
+        let url = try await TestRedis.url()
+        let redis = try await TestRedis.client()
         let prefix = uniquePrefix()
         try await Self.writeConfiguration(GatewayFixture.configuration(standard: Limits(tpm: 100_000_000)), redis: redis, prefix: prefix)
-        let node = try await GatewayProcess(redisURL: server.url, prefix: prefix, name: "a")
+        let node = try await GatewayProcess(redisURL: url, prefix: prefix, name: "a")
         #expect(try await node.get("/readyz").status == .ok)
         // Requests in flight when SIGTERM arrives, and more during the drain, all complete.
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in

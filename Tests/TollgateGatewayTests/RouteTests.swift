@@ -235,8 +235,9 @@ struct RouteTests {
         await server.stop()
         let clock = ContinuousClock()
         try await fixture.run { client in
+            var durations: [Duration] = []
             for index in 0..<6 {
-                let started = clock.now
+                var started = clock.now
                 // acme fails closed: 503 with a clear error.
                 try await client.execute(uri: "/v1/reserve", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(
                     #"{"request_id":"c\#(index)","api_key":"k1","model":"test-model","input_tokens":10}"#)) { response in
@@ -244,6 +245,8 @@ struct RouteTests {
                     #expect(response.errorCode == "redis_unavailable")
                     #expect(response.headers[.retryAfter] == "1")
                 }
+                durations.append(clock.now - started)
+                started = clock.now
                 // globex fails open: allowed, marked degraded.
                 try await client.execute(uri: "/v1/reserve", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(
                     #"{"request_id":"o\#(index)","api_key":"g1","model":"test-model","input_tokens":10}"#)) { response in
@@ -251,8 +254,13 @@ struct RouteTests {
                     #expect(response.json?["degraded"] == .bool(true))
                     #expect(response.headers[RateLimitHeaders.degraded] == "true")
                 }
-                #expect(clock.now - started < .milliseconds(900), "answered within the timeout")
+                durations.append(clock.now - started)
             }
+            // Answered within the Redis timeout (300 ms), not after it: the median well below it,
+            // the slowest with room for a loaded CI machine.
+            let sorted = durations.sorted()
+            #expect(sorted[sorted.count / 2] < .milliseconds(300), "median \(sorted[sorted.count / 2])")
+            #expect(sorted.last! < .milliseconds(1_500), "slowest \(sorted.last!)")
             // Usage reported during the outage goes to the spool: 202.
             try await client.execute(uri: "/v1/commit", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(
                 #"{"request_id":"before","api_key":"k1","usage":{"input_tokens":1000,"output_tokens":500,"total_tokens":1500}}"#)) { response in

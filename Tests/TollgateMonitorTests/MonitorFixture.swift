@@ -10,15 +10,15 @@ import TollgateRedis
 /// A deployment on the shared Redis under a fresh prefix: organization `acme` (tier
 /// `standard`, UTC) ⊃ `web` ⊃ `k1`, `k2`; `test-model` at $1 / $2 per 1M tokens.
 struct MonitorFixture {
-    let server: RedisServer
-    let client: RedisClient
+    let url: String
+    let client: any RedisExecutor
+    let subscriberConfiguration: RedisConfiguration
     let prefix: String
     let configuration: TollgateConfiguration
 
     static func make(tier: Tier = Tier(name: "standard", limits: Limits(monthlyBudget: try! Money(decimal: "1.00")), holdSeconds: 30),
-                     server: RedisServer? = nil, name: String = #function) async throws -> MonitorFixture {
-        let server = if let server { server } else { try await SharedRedis.server() }
-        let client = server.client(connections: 2)
+                     name: String = #function) async throws -> MonitorFixture {
+        let client = try await TestRedis.client(connections: 2)
         let prefix = uniquePrefix(name)
         let configuration = TollgateConfiguration(
             pricing: PriceCatalogue([ModelPricing(model: "test-model", provider: "test",
@@ -31,7 +31,8 @@ struct MonitorFixture {
             current = configuration
             return ConfigurationStore.Change(actor: "test", action: "replace")
         }
-        return MonitorFixture(server: server, client: client, prefix: prefix, configuration: configuration)
+        return MonitorFixture(url: try await TestRedis.url(), client: client, subscriberConfiguration: try await TestRedis.configuration(),
+                              prefix: prefix, configuration: configuration)
     }
 
     var keys: KeyLayout { KeyLayout(prefix: prefix, partitions: configuration.settings.partitions) }
@@ -59,24 +60,20 @@ struct MonitorFixture {
     func monitor(consumer: String, claimAfter: Duration = .seconds(30), webhooks: [Webhook] = [], clockOffset: Int64 = 0) throws -> Monitor {
         try Monitor(configuration: MonitorConfiguration(consumer: consumer, batchSize: 50, claimAfter: claimAfter, webhooks: webhooks,
                                                         webhookAttempts: 4, webhookInitialBackoff: .milliseconds(100), clockOffsetMillis: clockOffset),
-                    redis: client, redisConfiguration: server.configuration(), keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: .quiet)
+                    redis: client, redisConfiguration: subscriberConfiguration, keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: .quiet)
     }
 
     /// Every day roll-up of acme, summed.
     func dayTotals() async throws -> UsageTotals {
         var total = UsageTotals()
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send("SCAN", cursor, "MATCH", "\(prefix):*:ru:d:acme:*", "COUNT", 1000)
-            guard let parts = reply.array, let next = parts[0].string, let names = parts[1].array else { break }
-            cursor = next
-            for name in names.compactMap(\.string) {
+        do {
+            for name in try await client.allKeys(prefix: prefix + ":") where name.contains(":ru:d:acme:") {
                 let items = try await client.send("HGETALL", name).array ?? []
                 var fields: [(String, Int64)] = []
                 for index in stride(from: 0, to: items.count - 1, by: 2) { fields.append((items[index].string ?? "", items[index + 1].int ?? 0)) }
                 for totals in RollupReader.rows(fields).values { total.add(totals) }
             }
-        } while cursor != "0"
+        }
         return total
     }
 

@@ -10,7 +10,7 @@ import TollgateRedis
 struct UsageReportTests {
     func cli(_ fixture: MonitorFixture, _ arguments: [String]) async throws -> (Int32, String) {
         let process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments,
-                                       environment: ["TOLLGATE_REDIS_URL": fixture.server.url, "TOLLGATE_KEY_PREFIX": fixture.prefix], separateErrors: true)
+                                       environment: ["TOLLGATE_REDIS_URL": fixture.url, "TOLLGATE_KEY_PREFIX": fixture.prefix], separateErrors: true)
         let status = await process.wait(timeout: .seconds(30))
         return (status, process.output + process.errors)
     }

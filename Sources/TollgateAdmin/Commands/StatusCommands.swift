@@ -99,7 +99,7 @@ public struct WatchCommand: AsyncParsableCommand {
     public func run() async throws {
         var logger = Logger(label: "tollgate.cli")
         logger.logLevel = .critical
-        var configuration = try RedisConfiguration(url: options.redis)
+        var configuration = try RedisConnector.parse(options.redis).configuration
         configuration.clientName = "tollgate-watch"
         let channel = KeyLayout(prefix: options.prefix).eventsChannel
         let subscriber = RedisSubscriber(configuration: configuration, channels: [channel], logger: logger)

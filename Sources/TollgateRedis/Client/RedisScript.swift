@@ -30,6 +30,7 @@ extension RedisCommand {
         var command = RedisCommand("EVALSHA", all)
         command.script = script
         command.keyIndex = keys.isEmpty ? nil : 3
+        command.keyCount = keys.count
         return command
     }
 

@@ -13,6 +13,10 @@ public struct RedisCommand: Sendable {
     /// hash slot, if the command has keys.
     public var keyIndex: Int?
 
+    /// How many keys follow ``keyIndex`` (a script's `numkeys`), when known: a cluster client
+    /// checks they share one slot before sending.
+    public var keyCount: Int?
+
     /// Overrides the client's command timeout for this command (for example a blocking read).
     public var timeout: Duration?
 
