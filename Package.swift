@@ -167,6 +167,7 @@ let package = Package(
                 "TollgateAdmin", "TollgateCore", "TollgateRedis", "RedisTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

@@ -60,16 +60,21 @@ public final class Monitor: Sendable {
         QuotaEngine(redis: redis, keys: keys(snapshot), scripts: scripts, clockOffsetMillis: configuration.clockOffsetMillis)
     }
 
-    /// Waits for the first configuration (a monitor has nothing to do without it).
+    /// Waits for the first configuration (a monitor has nothing to do without it), however
+    /// long Redis takes to be reachable; nil only when the task is cancelled.
     func snapshot() async -> MonitorSnapshot? {
-        for _ in 0..<600 {
+        var warned = false
+        while !Task.isCancelled {
             if let snapshot = watcher.snapshot { return snapshot }
             await watcher.refresh()
             if let snapshot = watcher.snapshot { return snapshot }
-            try? await Task.sleep(for: .milliseconds(100))
-            if Task.isCancelled { return nil }
+            if !warned {
+                logger.warning("waiting for the configuration (is Redis reachable, and has an admin configured Tollgate?)")
+                warned = true
+            }
+            try? await Task.sleep(for: .milliseconds(500))
         }
-        return watcher.snapshot
+        return nil
     }
 
     /// Redis' clock, with the test offset.

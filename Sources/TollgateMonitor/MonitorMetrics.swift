@@ -29,7 +29,7 @@ public final class MonitorMetrics: Sendable {
         counter("tollgate_monitor_alerts_fired_total", [("kind", kind)]).increment()
     }
 
-    /// tollgate_tier_spend_today{tier} and tollgate_tier_remaining_today{tier}, in currency units.
+    /// tollgate_tier_spend_today{tier} and tollgate_tier_budget_remaining_today{tier}, in currency units.
     func tierSpend(tier: String, spent: Double, remaining: Double?) {
         gauge("tollgate_tier_spend_today", tier).record(spent)
         if let remaining { gauge("tollgate_tier_budget_remaining_today", tier).record(remaining) }

@@ -82,6 +82,15 @@ public final class RedisCluster: Sendable {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        // Replicas in sync with their primaries, so that a failover has something to fail over to.
+        for client in clients.dropFirst(primaryCount) {
+            for attempt in 0..<400 {
+                let info = try await client.send("INFO", "replication").string ?? ""
+                if info.contains("master_link_status:up") { break }
+                if attempt == 399 { throw HarnessError("a replica did not get in sync with its primary") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
 }
 

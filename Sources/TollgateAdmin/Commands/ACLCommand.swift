@@ -34,7 +34,9 @@ public struct ACLCommand: AsyncParsableCommand {
     public static func rules(prefix: String, userPrefix: String, admin: String, gateway: String, monitor: String) -> [[String]] {
         let partitions = "\(prefix):{p*}:*"
         let configuration = "\(prefix):{cfg}:*"
-        let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+client|setname", "+client|getname"]
+        // Cluster clients read the slot map and follow ASK redirections.
+        let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
+                         "+cluster|shards", "+cluster|slots", "+asking"]
         let scriptCommands = ["+get", "+set", "+hmget", "+hset", "+hscan", "+pexpire", "+zadd", "+zrem", "+xadd"]
         return [
             ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],
@@ -43,7 +45,7 @@ public struct ACLCommand: AsyncParsableCommand {
             ["ACL", "SETUSER", "\(userPrefix)-monitor", "reset", "on", ">\(monitor)", "%RW~\(partitions)", "%R~\(configuration)",
              "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "+subscribe", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
              "+xgroup", "+xinfo", "+xtrim", "+xrange", "+xlen", "+xpending", "+zrangebyscore", "+zcard", "+hincrby", "+hgetall", "+expire",
-             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink"] + scripting + scriptCommands,
+             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby"] + scripting + scriptCommands,
         ]
     }
 

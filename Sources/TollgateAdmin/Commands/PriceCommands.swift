@@ -8,7 +8,7 @@ public struct PriceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "price",
         abstract: "Manage model prices (per 1M tokens, versioned by effective time).",
-        subcommands: [Set.self, List.self, Show.self, History.self, Retire.self, Import.self, Export.self])
+        subcommands: [Set.self, List.self, Show.self, History.self, Retire.self, Import.self, Export.self, Defaults.self])
 
     public init() {}
 
@@ -183,6 +183,36 @@ public struct PriceCommand: AsyncParsableCommand {
                 for (name, why) in report.skippedInvalid.prefix(20) {
                     FileHandle.standardError.write(Data("skipped \(name): \(why)\n".utf8))
                 }
+            }
+        }
+    }
+
+    struct Defaults: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load the catalogue shipped with Tollgate (dated, in USD — verify against each provider).")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "When the prices take effect.") var effectiveFrom: String?
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                let shipped = try DefaultCatalogue.load()
+                let from = try InputParsing.time(effectiveFrom, now: try await context.now(), option: "--effective-from")
+                var counts = (added: 0, changed: 0, unchanged: 0)
+                try await context.change("price defaults \(shipped.asOf)", reason: reason) { configuration in
+                    guard configuration.settings.currency == shipped.currency else {
+                        throw AdminError("the shipped prices are in \(shipped.currency.code), this deployment's currency is \(configuration.settings.currency.code)")
+                    }
+                    let models = shipped.models.map { model in
+                        ModelPricing(model: model.model, provider: model.provider, aliases: model.aliases,
+                                     versions: [PriceVersion(version: 1, effectiveFrom: from, prices: model.latest!.prices)])
+                    }
+                    counts = PriceImport.merge(models, into: &configuration.pricing)
+                    guard counts.added + counts.changed > 0 else { return nil }
+                    return ("", "{\"added\":\(counts.added),\"changed\":\(counts.changed)}")
+                }
+                context.output.record([("as_of", shipped.asOf), ("added", String(counts.added)), ("changed", String(counts.changed)),
+                                       ("unchanged", String(counts.unchanged)), ("note", shipped.note)])
             }
         }
     }

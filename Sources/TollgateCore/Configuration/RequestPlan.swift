@@ -80,14 +80,18 @@ public struct PlanError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension TollgateConfiguration {
     /// Resolves a request for `apiKey` (and optionally an end `user`) at `time` (ms since 1970).
-    public func plan(apiKey: String, user: String? = nil, at time: Int64) throws(PlanError) -> RequestPlan {
+    /// `ignoringSuspension`: for usage that already happened (a spool replay), which counts
+    /// even if the key was suspended since.
+    public func plan(apiKey: String, user: String? = nil, at time: Int64, ignoringSuspension: Bool = false) throws(PlanError) -> RequestPlan {
         guard let key = keys[apiKey], let workspace = workspaces[key.workspace],
               let organization = organizations[workspace.organization], let orgTier = tiers[organization.tier] else {
             throw PlanError(.unknownKey, "unknown api_key")
         }
-        if organization.suspended { throw PlanError(.suspended, "the organization is suspended") }
-        if workspace.suspended { throw PlanError(.suspended, "the workspace is suspended") }
-        if key.suspended { throw PlanError(.suspended, "the api_key is suspended") }
+        if !ignoringSuspension {
+            if organization.suspended { throw PlanError(.suspended, "the organization is suspended") }
+            if workspace.suspended { throw PlanError(.suspended, "the workspace is suspended") }
+            if key.suspended { throw PlanError(.suspended, "the api_key is suspended") }
+        }
 
         let workspaceTier = workspace.tier.flatMap { tiers[$0] }
         let tier = workspaceTier ?? orgTier

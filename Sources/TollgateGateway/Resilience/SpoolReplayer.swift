@@ -34,7 +34,7 @@ struct SpoolReplayer: Service {
         let settings = snapshot.configuration.settings
         for entry in entries {
             do {
-                let plan = try snapshot.configuration.plan(apiKey: entry.apiKey, user: entry.user, at: entry.spooledAt)
+                let plan = try snapshot.configuration.plan(apiKey: entry.apiKey, user: entry.user, at: entry.spooledAt, ignoringSuspension: true)
                 switch entry.operation {
                 case .commit, .record:
                     guard let usage = entry.usage else { continue }
@@ -48,13 +48,14 @@ struct SpoolReplayer: Service {
                 }
                 gateway.metrics.spoolReplayed.increment()
             } catch let error as EngineError {
-                if error.kind == .noModel {
-                    await gateway.spool.deadLetter(entry, reason: error.message)
-                    continue
+                if gateway.recordRedisFailure(error, route: "spool") {
+                    gateway.logger.warning("spool replay paused: Redis unavailable", metadata: ["spool.error": "\(error)"])
+                    return
                 }
-                _ = gateway.recordRedisFailure(error, route: "spool")
-                gateway.logger.warning("spool replay paused: Redis unavailable", metadata: ["spool.error": "\(error)"])
-                return
+                // Redis answered, but not with success (no model to price with, NOPERM, ...):
+                // retrying cannot help. Kept apart for an operator.
+                await gateway.spool.deadLetter(entry, reason: error.message)
+                gateway.logger.error("spool entry cannot be replayed", metadata: ["spool.request_id": "\(entry.requestID)", "spool.error": "\(error)"])
             } catch {
                 await gateway.spool.deadLetter(entry, reason: "\(error)")
                 gateway.logger.error("spool entry cannot be replayed", metadata: ["spool.request_id": "\(entry.requestID)", "spool.error": "\(error)"])

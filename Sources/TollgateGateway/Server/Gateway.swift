@@ -39,7 +39,13 @@ public final class Gateway: Sendable {
         self.logger = logger
         scripts = try QuotaScripts.load()
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
-        let metrics = GatewayMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Decisions take well under a millisecond: buckets from 100 µs.
+        factory.durationHistogramBuckets["tollgate_request_duration_seconds"] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        ]
+        let metrics = GatewayMetrics(factory: factory)
         self.metrics = metrics
         breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { state in
             metrics.breakerState.record(state)
@@ -87,7 +93,7 @@ public final class Gateway: Sendable {
             return await self.handle("quota", request) { try await self.quota($0, apiKey: apiKey) }
         }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "alive"]) }
-        router.get("/readyz") { _, _ in self.readiness() }
+        router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
         return router
     }
@@ -111,7 +117,17 @@ public final class Gateway: Sendable {
         return response
     }
 
-    private func readiness() -> Response {
+    private func readiness() async -> Response {
+        // With the breaker open and its cooldown over, readiness itself probes Redis, so an
+        // idle node does not stay "not ready" after Redis is back.
+        if breaker.isOpen, breaker.shouldAttempt() {
+            do {
+                _ = try await redis.send("PING")
+                breaker.recordSuccess()
+            } catch {
+                breaker.recordFailure()
+            }
+        }
         let snapshot = watcher.snapshot
         let shutting = shuttingDown.load(ordering: .relaxed)
         let body: [String: String] = [

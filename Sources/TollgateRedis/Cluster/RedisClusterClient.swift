@@ -48,6 +48,9 @@ public final class RedisClusterClient: RedisExecutor {
         var moved: RedisEndpoint?
         var redirects = 0
         while true {
+            // Every attempt ends by the command's own deadline, however many attempts it takes.
+            var command = command
+            command.timeout = max(.milliseconds(1), deadline - ContinuousClock.now)
             let result: Result<RedisReply, RedisError>
             if let target = asking {
                 let replies = await client(for: target).pipeline([RedisCommand("ASKING"), command])
@@ -81,7 +84,8 @@ public final class RedisClusterClient: RedisExecutor {
             let retryable = ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN"].contains(error.prefix ?? "")
                 || (error.delivery == .notSent && [.notConnected, .connectionLost].contains(error.code))
             guard retryable, ContinuousClock.now + backoff < deadline else { throw error }
-            if error.prefix != "TRYAGAIN" && error.prefix != "LOADING" { _ = await refreshTopology() }
+            // A new map is fetched in the background: the retry must not wait beyond the deadline for it.
+            if error.prefix != "TRYAGAIN" && error.prefix != "LOADING" { scheduleRefresh() }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .milliseconds(500))
         }

@@ -9,7 +9,7 @@
 -- KEYS[1]    the partition's ledger stream
 -- KEYS[2..n] roll-up keys of this batch (hashes), then hourly cost keys (strings)
 -- ARGV[1] consumer group   ARGV[2] entry count E   ARGV[3] count of roll-up hash keys H
--- ARGV[4] seconds to keep each key, in KEYS order from KEYS[2] (n-1 values)
+-- ARGV[4 .. n+2] seconds to keep each key, in KEYS order from KEYS[2] (n-1 values: KEYS[k]'s is ARGV[k+2])
 -- then 12 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature"),
 --   index in KEYS of its hour, day and month roll-up, index of its hourly cost key,
 --   input, cached input, cache write, output, reasoning tokens, cost (nanos)
@@ -57,10 +57,10 @@ for key, fields in pairs(sums) do
   for field, value in pairs(fields) do
     if value ~= 0 then redis.call('HINCRBY', KEYS[key], field, value) end
   end
-  redis.call('EXPIRE', KEYS[key], ARGV[3 + key])
+  redis.call('EXPIRE', KEYS[key], ARGV[2 + key])
 end
 for key, cost in pairs(hourly) do
   if cost ~= 0 then redis.call('INCRBY', KEYS[key], cost) end
-  redis.call('EXPIRE', KEYS[key], ARGV[3 + key])
+  redis.call('EXPIRE', KEYS[key], ARGV[2 + key])
 end
 return counted
