@@ -71,3 +71,43 @@ start_redis() {
 bin_path() {
     (cd "$TOLLGATE_ROOT" && swift build -c "${TOLLGATE_CONFIGURATION:-debug}" --show-bin-path)
 }
+
+# start_cluster PRIMARIES REPLICAS DIR: a local Redis Cluster on free loopback ports
+# (AOF on), slots split evenly; sets CLUSTER_URL (redis+cluster://...) and CLUSTER_PORTS.
+start_cluster() {
+    local primaries="$1" replicas="$2" dir="$3"
+    local total=$(( primaries * (1 + replicas) )) i port
+    CLUSTER_PORTS=()
+    for ((i = 0; i < total; i++)); do
+        port="$(free_port)"
+        start_redis "$port" "$dir/node-$port" --cluster-enabled yes --cluster-config-file "$dir/node-$port/nodes.conf" \
+            --cluster-node-timeout 2000 --appendonly yes
+        CLUSTER_PORTS+=("$port")
+    done
+    for port in "${CLUSTER_PORTS[@]:1}"; do redis-cli -p "$port" cluster meet 127.0.0.1 "${CLUSTER_PORTS[0]}" >/dev/null; done
+    local per=$(( 16384 / primaries )) start end
+    for ((i = 0; i < primaries; i++)); do
+        start=$(( i * per )); end=$(( i == primaries - 1 ? 16383 : start + per - 1 ))
+        redis-cli -p "${CLUSTER_PORTS[$i]}" cluster addslotsrange "$start" "$end" >/dev/null
+    done
+    for ((i = primaries; i < total; i++)); do
+        local primary_id; primary_id="$(redis-cli -p "${CLUSTER_PORTS[$(( (i - primaries) % primaries ))]}" cluster myid)"
+        for _ in $(seq 1 100); do
+            redis-cli -p "${CLUSTER_PORTS[$i]}" cluster replicate "$primary_id" 2>/dev/null | grep -q OK && break
+            sleep 0.1
+        done
+    done
+    for port in "${CLUSTER_PORTS[@]}"; do
+        for _ in $(seq 1 200); do
+            redis-cli -p "$port" cluster info | grep -q "cluster_state:ok" && break
+            sleep 0.05
+        done
+    done
+    CLUSTER_URL="redis+cluster://$(for ((i = 0; i < primaries; i++)); do printf '127.0.0.1:%s,' "${CLUSTER_PORTS[$i]}"; done | sed 's/,$//')"
+}
+
+# wait_http URL: until it answers 2xx (10 s at most).
+wait_http() {
+    for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    log "$1 did not answer"; return 1
+}
