@@ -8,9 +8,13 @@ export TOLLGATE_ROOT
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
-# Installs redis-server and libhiredis-dev with apt-get when one is missing.
+# Installs redis-server and libhiredis-dev with apt-get when one is missing, and any other
+# tools named as COMMAND or COMMAND:PACKAGE arguments (e.g. `ensure_packages curl jq`).
 ensure_packages() {
-    local missing=()
+    local missing=() tool
+    for tool in "$@"; do
+        command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+    done
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
