@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what it needs, builds, and runs every test.
-# Integration tests start their own redis-server on free loopback ports; with CI=true a
-# Redis that cannot start fails the run instead of skipping.
+# Runs the whole test suite: installs what it needs, builds, and runs every test — first
+# against one redis-server, then the integration suites again against a local Redis Cluster
+# (3 primaries + 3 replicas). Integration tests start their own redis-server processes on free
+# loopback ports; with CI=true a Redis that cannot start fails the run instead of skipping.
+#
+# Usage: Scripts/test.sh [swift test options, e.g. --filter EngineTests]
+#   With options, only that single-Redis run happens (TOLLGATE_TEST_REDIS=cluster for the cluster).
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 
 ensure_packages
 log "building (debug, with tests)"
 swift build --build-tests
-log "running the tests"
-swift test --skip-build "$@"
+if [ $# -gt 0 ]; then
+    log "running the tests ($*)"
+    swift test --skip-build "$@"
+    exit
+fi
+
+log "running every test against a single Redis"
+swift test --skip-build
+
+# The suites whose subject is what Redis decides run again on the cluster. (ClusterTests ran
+# above: they always use their own cluster. The 75-second sliding-window test is not repeated.)
+log "running the integration suites against a Redis Cluster (TOLLGATE_TEST_REDIS=cluster)"
+TOLLGATE_TEST_REDIS=cluster swift test --skip-build \
+    --filter 'EngineTests|ConcurrencyTests|RouteTests|MultiNodeTests|MonitorTests|UsageReportTests|CLITests|CLILiveTests' \
+    --skip noTPMOvershootInAnySixtySecondInterval
+log "all tests passed"
