@@ -84,6 +84,8 @@ start_cluster() {
     CLUSTER_PORTS=()
     for ((i = 0; i < total; i++)); do
         port="$(free_port)"
+        # A cluster node also listens on port + 10000, so its port must be 55535 or less.
+        while [ "$port" -gt 55535 ]; do port="$(free_port)"; done
         start_redis "$port" "$dir/node-$port" --cluster-enabled yes --cluster-config-file "$dir/node-$port/nodes.conf" \
             --cluster-node-timeout 2000 --appendonly yes
         CLUSTER_PORTS+=("$port")

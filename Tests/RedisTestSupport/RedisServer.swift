@@ -48,7 +48,9 @@ public final class RedisServer: Sendable {
         let directory = try makeTemporaryDirectory()
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let port = try freeLoopbackPort()
+            var port = try freeLoopbackPort()
+            // A cluster node also listens on port + 10000, so its port must be 55535 or less.
+            for _ in 0..<100 where options.clusterEnabled && port > 55_535 { port = try freeLoopbackPort() }
             do {
                 let pid = try spawn(executable, arguments(port: port, directory: directory, options: options))
                 let server = RedisServer(port: port, directory: directory, options: options, pid: pid)

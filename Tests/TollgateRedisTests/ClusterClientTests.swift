@@ -35,4 +35,18 @@ struct ClusterClientTests {
         await client.shutdown()
         await cluster.stop()
     }
+
+    /// A one-node cluster never learns its own address: CLUSTER SHARDS and SLOTS name it with
+    /// an empty host, and the client must use the host it asked.
+    @Test func oneNodeClusterWithUnknownOwnAddress() async throws {
+        let cluster = try await RedisCluster.start(primaries: 1, replicas: 0)
+        let client = cluster.client()
+        let topology = try #require(await client.topology())
+        #expect(topology.primaries.map(\.host) == ["127.0.0.1"])
+        #expect(topology.coveredSlots == HashSlot.count)
+        _ = try await client.send(.keyed("SET", "solo", "1"))
+        #expect(try await client.send(.keyed("INCR", "solo")).int == 2)
+        await client.shutdown()
+        await cluster.stop()
+    }
 }

@@ -2,7 +2,7 @@
 public struct Settings: Sendable, Hashable, Codable {
     /// The currency of every price and budget.
     public var currency: Currency
-    /// Ledger partitions (hash tags `{p0}` … `{pN-1}`) organisations map onto. Fixed once
+    /// Ledger partitions (hash tags `{p0.<salt>}` … , see ``KeyLayout``) organisations map onto. Fixed once
     /// traffic has flowed: changing it would move every organisation's state.
     public var partitions: Int
     /// Length of the TPM/RPM window.

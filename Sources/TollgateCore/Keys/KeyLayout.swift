@@ -1,18 +1,47 @@
+import Synchronization
 import TollgateRedis
 
 /// Every Redis key and channel Tollgate uses, built in one place.
 ///
-/// Per-request state lives under a partition hash tag, `{p<N>}`, chosen by a stable hash
-/// of the organisation id, so that the organisation's state hash, its request records, the
-/// partition's hold index and its ledger stream share one Cluster slot and one script can
+/// Per-request state lives under a partition hash tag, `{p<N>.<salt>}`, chosen by a stable
+/// hash of the organisation id, so that the organisation's state hash, its request records,
+/// the partition's hold index and its ledger stream share one Cluster slot and one script can
 /// touch them all. Configuration lives under `{cfg}`.
+///
+/// The salt puts partition N's slot at the start of the N-th of `partitions` equal slices of
+/// the slot space, so partitions spread over a cluster's primaries as evenly as its slot
+/// ranges are (16 partitions over 3 primaries: 6/5/5; plain `{p<N>}` tags land 4/5/7).
 public struct KeyLayout: Sendable, Hashable {
     public let prefix: String
     public let partitions: Int
+    private let tags: [String]
 
     public init(prefix: String = "tg", partitions: Int = 16) {
         self.prefix = prefix
         self.partitions = max(1, partitions)
+        self.tags = Self.partitionTags(self.partitions)
+    }
+
+    private static let tagCache = Mutex<[Int: [String]]>([:])
+
+    /// `p<N>.<salt>` for N in 0..<count, the salt the smallest whose hash slot falls in
+    /// [N·16384/count, (N+1)·16384/count) — the same for every process, so every gateway,
+    /// monitor and CLI agrees (a pure function of the partition count).
+    static func partitionTags(_ count: Int) -> [String] {
+        if let cached = tagCache.withLock({ $0[count] }) { return cached }
+        let tags = (0..<count).map { partition in
+            let low = partition * HashSlot.count / count, high = (partition + 1) * HashSlot.count / count
+            let stem = Array("p\(partition).".utf8)
+            var salt = 0
+            while true {
+                let tag = stem + Array(String(salt).utf8)
+                let slot = Int(HashSlot(key: tag).rawValue)
+                if slot >= low && slot < high { return String(decoding: tag, as: UTF8.self) }
+                salt += 1
+            }
+        }
+        tagCache.withLock { $0[count] = tags }
+        return tags
     }
 
     /// The organisation's partition: FNV-1a (32-bit) of its id, modulo the partition count.
@@ -25,7 +54,7 @@ public struct KeyLayout: Sendable, Hashable {
         return Int(hash % UInt32(partitions))
     }
 
-    public func tag(_ partition: Int) -> String { "\(prefix):{p\(partition)}" }
+    public func tag(_ partition: Int) -> String { "\(prefix):{\(tags[partition])}" }
 
     /// Hash of the organisation's live counters: one field per subject (`o`, `w:<id>`,
     /// `k:<id>`, `u:<id>`), each a packed window + budget record.

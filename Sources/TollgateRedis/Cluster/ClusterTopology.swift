@@ -30,8 +30,10 @@ public struct ClusterTopology: Sendable, Equatable {
     }
 
     /// Parses a `CLUSTER SHARDS` reply (Redis 7): each shard's slot ranges and its online primary.
-    /// `template` supplies the credentials and database of every node.
-    public static func fromShards(_ reply: RedisReply, template: RedisEndpoint) -> ClusterTopology? {
+    /// `template` supplies the credentials and database of every node; `askedHost` is the host
+    /// of the node that answered, used where a node's address is unknown to the cluster (empty,
+    /// `?` or null — e.g. a one-node cluster that never talked to a peer).
+    public static func fromShards(_ reply: RedisReply, template: RedisEndpoint, askedHost: String) -> ClusterTopology? {
         guard let shards = reply.array else { return nil }
         var topology = ClusterTopology()
         for shard in shards {
@@ -40,10 +42,9 @@ public struct ClusterTopology: Sendable, Equatable {
             let primary = nodes.map(pairs).first { node in
                 node["role"]?.string == "master" && (node["health"]?.string ?? "online") == "online"
             }
-            guard let primary, let port = primary["port"]?.int ?? primary["tls-port"]?.int,
-                  let host = primary["ip"]?.string ?? primary["endpoint"]?.string else { continue }
+            guard let primary, let port = primary["port"]?.int ?? primary["tls-port"]?.int else { continue }
             var endpoint = template
-            endpoint.host = host
+            endpoint.host = known(primary["endpoint"]) ?? known(primary["ip"]) ?? askedHost
             endpoint.port = Int(port)
             for index in stride(from: 0, to: slots.count - 1, by: 2) {
                 guard let start = slots[index].int, let end = slots[index + 1].int, start <= end else { continue }
@@ -54,18 +55,24 @@ public struct ClusterTopology: Sendable, Equatable {
     }
 
     /// Parses a `CLUSTER SLOTS` reply (older servers): `[start, end, [ip, port, id], replicas...]`.
-    public static func fromSlots(_ reply: RedisReply, template: RedisEndpoint) -> ClusterTopology? {
+    public static func fromSlots(_ reply: RedisReply, template: RedisEndpoint, askedHost: String) -> ClusterTopology? {
         guard let ranges = reply.array else { return nil }
         var topology = ClusterTopology()
         for range in ranges {
             guard let parts = range.array, parts.count >= 3, let start = parts[0].int, let end = parts[1].int,
-                  let node = parts[2].array, node.count >= 2, let host = node[0].string, let port = node[1].int else { continue }
+                  let node = parts[2].array, node.count >= 2, let port = node[1].int else { continue }
             var endpoint = template
-            endpoint.host = host
+            endpoint.host = known(node[0]) ?? askedHost
             endpoint.port = Int(port)
             topology.assign(Int(start)...Int(end), to: endpoint)
         }
         return topology.primaries.isEmpty ? nil : topology
+    }
+
+    /// A node address the cluster knows: not null, empty or `?`.
+    private static func known(_ reply: RedisReply?) -> String? {
+        guard let host = reply?.string, !host.isEmpty, host != "?" else { return nil }
+        return host
     }
 
     private static func pairs(_ reply: RedisReply) -> [String: RedisReply] {

@@ -216,10 +216,10 @@ public final class RedisClusterClient: RedisExecutor {
         for endpoint in candidates where seen.insert("\(endpoint.host):\(endpoint.port)").inserted {
             let node = client(for: endpoint)
             if let reply = try? await node.send("CLUSTER", "SHARDS"),
-               let topology = ClusterTopology.fromShards(reply, template: configuration.endpoint), topology.coveredSlots > 0 {
+               let topology = ClusterTopology.fromShards(reply, template: configuration.endpoint, askedHost: endpoint.host), topology.coveredSlots > 0 {
                 return topology
             }
-            if let reply = try? await node.send("CLUSTER", "SLOTS"), let topology = ClusterTopology.fromSlots(reply, template: configuration.endpoint) {
+            if let reply = try? await node.send("CLUSTER", "SLOTS"), let topology = ClusterTopology.fromSlots(reply, template: configuration.endpoint, askedHost: endpoint.host) {
                 return topology
             }
         }
