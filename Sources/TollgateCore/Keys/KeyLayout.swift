@@ -31,12 +31,13 @@ public struct KeyLayout: Sendable, Hashable {
         if let cached = tagCache.withLock({ $0[count] }) { return cached }
         let tags = (0..<count).map { partition in
             let low = partition * HashSlot.count / count, high = (partition + 1) * HashSlot.count / count
-            let stem = Array("p\(partition).".utf8)
+            let stem = "p\(partition)."
+            let stemCRC = HashSlot.crc16(stem.utf8)
             var salt = 0
             while true {
-                let tag = stem + Array(String(salt).utf8)
-                let slot = Int(HashSlot(key: tag).rawValue)
-                if slot >= low && slot < high { return String(decoding: tag, as: UTF8.self) }
+                let digits = String(salt)
+                let slot = Int(HashSlot.crc16(digits.utf8, continuing: stemCRC)) % HashSlot.count
+                if slot >= low && slot < high { return stem + digits }
                 salt += 1
             }
         }

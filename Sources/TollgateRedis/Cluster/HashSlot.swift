@@ -29,8 +29,10 @@ public struct HashSlot: Hashable, Sendable, Comparable, CustomStringConvertible 
     public var description: String { String(rawValue) }
 
     /// CRC16/XMODEM: polynomial 0x1021, initial value 0, no reflection — Redis' choice.
-    static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
-        var crc: UInt16 = 0
+    /// `continuing` is the CRC of bytes that come before these (to hash many keys that share
+    /// a stem without hashing the stem again); the slot is the result modulo ``count``.
+    public static func crc16(_ bytes: some Sequence<UInt8>, continuing start: UInt16 = 0) -> UInt16 {
+        var crc = start
         for byte in bytes {
             crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
         }
