@@ -164,6 +164,6 @@ curl -s "http://127.0.0.1:${gateway_ports[0]}/metrics" | grep -E '^tollgate_deci
 if [ "$keep" = 1 ]; then
     section "The stack keeps running (Ctrl-C stops it). TOLLGATE_REDIS_URL=$TOLLGATE_REDIS_URL"
     echo "service token: $secret"
-    while true; do sleep 3600; done
+    while true; do sleep 3600 & track_pid $!; wait $!; done   # wait, unlike a foreground sleep, lets Ctrl-C and SIGTERM through
 fi
 log "done; stopping what this script started (logs stay in $work)"
