@@ -52,20 +52,6 @@ busiest_share() {  # the largest share of EVALSHA calls one primary served, in p
     done | awk '{ n[NR] = $1; t += $1 } END { for (i in n) if (n[i] > m) m = n[i]; if (t > 0) printf "%.0f", 100 * m / t; else print "-" }'
 }
 
-wrk_run() {  # wrk_run URL... → "requests/s p50 p99 non2xx" (one wrk per node, summed)
-    local per=$(( concurrency / $# )) outputs=() pids=() target
-    for target in "$@"; do
-        local out; out="$(mktemp)"; outputs+=("$out")
-        BENCH_KEYS="$organizations" wrk -t1 -c"$per" -d"${seconds}s" -s Scripts/bench/reserve.lua "$target" >"$out" 2>&1 &
-        pids+=($!)
-    done
-    for pid in "${pids[@]}"; do wait "$pid"; done
-    cat "${outputs[@]}" | awk -v s="$seconds" '/^wrk-summary/ {
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        total += v["requests"]; bad += v["non2xx"] + v["errors"]
-        if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
-        END { printf "%d %.3f %.3f %d\n", total / s, p50, p99, bad }'
-}
 
 declare -A sum
 row() { printf '%-10s %-6s %-8s %12s %8s %8s %13s %13s %9s %s\n' "$@"; }
@@ -81,10 +67,10 @@ for ((round = 1; round <= rounds; round++)); do
             track_pid $!; gateway_pids+=($!); gateway_urls+=("http://127.0.0.1:$port")
         done
         for target in "${gateway_urls[@]}"; do wait_http "$target/readyz"; done
-        (seconds=2 wrk_run "${gateway_urls[@]}" >/dev/null)   # warm-up
+        BENCH_KEYS="$organizations" wrk_reserve 2 "$concurrency" "${gateway_urls[@]}" >/dev/null   # warm-up
         reset_stats "${ports[$primaries]}"
         before="$(redis_cpu "${ports[$primaries]}")"
-        read -r rps p50 p99 bad < <(wrk_run "${gateway_urls[@]}")
+        read -r rps p50 p99 bad < <(BENCH_KEYS="$organizations" wrk_reserve "$seconds" "$concurrency" "${gateway_urls[@]}")
         after="$(redis_cpu "${ports[$primaries]}")"
         cpu="$(awk -v a="$after" -v b="$before" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.1f", (a - b) * 1e6 / (r * s) }')"
         read -r calls per_call < <(evalsha_cost "${ports[$primaries]}")

@@ -42,31 +42,15 @@ raw() {  # redis-benchmark on the reserve script: "rps p50 p99"
         tail -1 | awk -F'","' '{print $2, $5, $7}'
 }
 
-wrk_run() {  # wrk_run CONNECTIONS URL... → "requests/s p50 p99 non2xx" (one wrk per node, summed)
-    local connections="$1"; shift
-    local per=$(( connections / $# )); [ "$per" -ge 1 ] || per=1
-    local outputs=() pids=() url
-    for url in "$@"; do
-        local out; out="$(mktemp)"; outputs+=("$out")
-        wrk -t1 -c"$per" -d"${seconds}s" -s Scripts/bench/reserve.lua "$url" >"$out" 2>&1 &
-        pids+=($!)
-    done
-    for pid in "${pids[@]}"; do wait "$pid"; done
-    cat "${outputs[@]}" | awk -v s="$seconds" '/^wrk-summary/ {
-        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        total += v["requests"]; bad += v["non2xx"] + v["errors"]
-        if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
-        END { printf "%d %.3f %.3f %d\n", total / s, p50, p99, bad }'
-}
 
 printf '%-46s %10s %9s %9s\n' "what" "calls/s" "p50 ms" "p99 ms"
 for concurrency in 1 64; do
     read -r rps p50 p99 < <(raw "$concurrency" $((concurrency == 1 ? 3000 : 30000)))
     printf '%-46s %10s %9s %9s\n' "redis-benchmark reserve script, c=$concurrency" "$rps" "$p50" "$p99"
-    read -r rps p50 p99 bad < <(wrk_run "$concurrency" "$one")
+    read -r rps p50 p99 bad < <(wrk_reserve "$seconds" "$concurrency" "$one")
     printf '%-46s %10s %9s %9s  non-2xx=%s\n' "gateway reserve (wrk), 1 node, c=$concurrency" "$rps" "$p50" "$p99" "$bad"
     if [ "$concurrency" -gt 1 ]; then
-        read -r rps p50 p99 bad < <(wrk_run "$concurrency" "$one" "http://127.0.0.1:${ports[1]}")
+        read -r rps p50 p99 bad < <(wrk_reserve "$seconds" "$concurrency" "$one" "http://127.0.0.1:${ports[1]}")
         printf '%-46s %10s %9s %9s  non-2xx=%s\n' "gateway reserve (wrk), 2 nodes, c=$concurrency" "$rps" "$p50" "$p99" "$bad"
     fi
     for nodes in one two; do

@@ -117,3 +117,24 @@ wait_http() {
     for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
     log "$1 did not answer"; return 1
 }
+
+# wrk_reserve SECONDS CONNECTIONS URL...: POST /v1/reserve (Scripts/bench/reserve.lua; keys
+# k0..k<BENCH_KEYS-1> if set) on every URL at once, the connections split between them;
+# prints "calls/s p50-ms p99-ms failures" (calls summed, the worst node's percentiles).
+wrk_reserve() {
+    local seconds="$1" connections="$2"; shift 2
+    local per=$(( connections / $# )); [ "$per" -ge 1 ] || per=1
+    local outputs=() pids=() url out pid
+    for url in "$@"; do
+        out="$(mktemp)"; outputs+=("$out")
+        wrk -t1 -c"$per" -d"${seconds}s" -s "$TOLLGATE_ROOT/Scripts/bench/reserve.lua" "$url" >"$out" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    cat "${outputs[@]}" | awk -v s="$seconds" '/^wrk-summary/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        total += v["requests"]; bad += v["non2xx"] + v["errors"]
+        if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
+        END { printf "%d %.3f %.3f %d\n", total / s, p50, p99, bad }'
+    rm -f "${outputs[@]}"
+}
