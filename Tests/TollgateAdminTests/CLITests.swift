@@ -111,9 +111,8 @@ struct CLITests {
 
     @Test func importingLiteLLMPricesIsExact() async throws {
         let (cli, redis) = try await CLI.make()
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data/litellm-model-prices.json").path
-        try #require(FileManager.default.fileExists(atPath: file), "the shared LiteLLM price file is missing at \(file)")
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data/litellm-model-prices.json").path
+        try #require(FileManager.default.fileExists(atPath: file), "the LiteLLM price file is missing at \(file)")
         let report = try JSONValue.parse(try await cli.ok(["price", "import", file, "--json"]))
         #expect(report["added"]?.integerValue ?? 0 > 3_000)
         #expect(report["skipped_not_per_token"]?.integerValue ?? 0 > 500)
