@@ -14,10 +14,7 @@ trap stop_started EXIT
 
 seconds="${1:-8}" rounds="${2:-2}" organizations=48 concurrency=64
 ensure_packages curl wrk
-log "building tollgate and tollgate-bench (release)"
-swift build -c release --product tollgate >/dev/null 2>&1
-swift build -c release --product tollgate-bench >/dev/null 2>&1
-bin="$(swift build -c release --show-bin-path)"
+bin="$(build_release tollgate tollgate-bench)"
 
 work="$(mktemp -d)"
 declare -A url ports

@@ -10,9 +10,7 @@ trap stop_started EXIT
 
 calls="${1:-20000}"
 ensure_packages
-log "building tollgate-bench (release)"
-swift build -c release --product tollgate-bench >/dev/null
-bench="$(swift build -c release --show-bin-path)/tollgate-bench"
+bench="$(build_release tollgate-bench)/tollgate-bench"
 
 port="$(free_port)"
 dir="$(mktemp -d)"

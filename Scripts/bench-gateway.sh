@@ -9,12 +9,8 @@ cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
 
 seconds="${1:-8}"
-ensure_packages
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-log "building tollgate and tollgate-bench (release)"
-swift build -c release --product tollgate >/dev/null
-swift build -c release --product tollgate-bench >/dev/null
-bin="$(swift build -c release --show-bin-path)"
+ensure_packages wrk
+bin="$(build_release tollgate tollgate-bench)"
 
 work="$(mktemp -d)"
 redis_port="$(free_port)"

@@ -71,9 +71,15 @@ start_redis() {
     return 1
 }
 
-# Where build products go (debug unless TOLLGATE_CONFIGURATION says otherwise).
-bin_path() {
-    (cd "$TOLLGATE_ROOT" && swift build -c "${TOLLGATE_CONFIGURATION:-debug}" --show-bin-path)
+# build_release PRODUCT...: builds the products in release mode and prints the folder
+# they are in (for the benchmarks).
+build_release() {
+    local product
+    log "building $* (release)"
+    for product in "$@"; do
+        (cd "$TOLLGATE_ROOT" && swift build -c release --product "$product" >/dev/null)
+    done
+    (cd "$TOLLGATE_ROOT" && swift build -c release --show-bin-path)
 }
 
 # start_cluster PRIMARIES REPLICAS DIR: a local Redis Cluster on free loopback ports
