@@ -22,6 +22,15 @@ public struct AdminOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
+        try Self.validate(redis: redis, prefix: prefix)
+        guard !(json && csv) else { throw ValidationError("choose one of --json and --csv") }
+        guard !actor.isEmpty, actor.count <= 128 else { throw ValidationError("--actor must be 1-128 characters") }
+    }
+
+    var format: OutputFormat { json ? .json : csv ? .csv : .table }
+
+    /// Checks a `--redis` URL and a `--prefix`: shared by every command that names them.
+    public static func validate(redis: String, prefix: String) throws {
         do {
             _ = try RedisConnector.parse(redis)
         } catch {
@@ -30,11 +39,7 @@ public struct AdminOptions: ParsableArguments {
         guard !prefix.isEmpty, !prefix.contains("{"), !prefix.contains("}"), !prefix.contains(" ") else {
             throw ValidationError("--prefix must be non-empty, without braces or spaces")
         }
-        guard !(json && csv) else { throw ValidationError("choose one of --json and --csv") }
-        guard !actor.isEmpty, actor.count <= 128 else { throw ValidationError("--actor must be 1-128 characters") }
     }
-
-    var format: OutputFormat { json ? .json : csv ? .csv : .table }
 }
 
 /// Process environment, read once.

@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import TollgateMonitor
+import TollgateAdmin
 import TollgateRedis
 import UnixSignals
 
@@ -22,16 +23,16 @@ struct MonitorCommand: AsyncParsableCommand {
     var consumer: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
 
     @Option(help: "Port of /metrics and /healthz on --metrics-host; 0 for none (or TOLLGATE_METRICS_PORT).")
-    var metricsPort: Int = Int(ProcessEnvironment.value("TOLLGATE_METRICS_PORT") ?? "") ?? 0
+    var metricsPort: Int = Int(Environment.value("TOLLGATE_METRICS_PORT") ?? "") ?? 0
 
     @Option(help: "Address /metrics listens on.")
     var metricsHost: String = "127.0.0.1"
 
     @Option(name: .customLong("webhook"), help: "URL alerts are POSTed to (repeatable; or TOLLGATE_WEBHOOK_URL).")
-    var webhooks: [String] = ProcessEnvironment.value("TOLLGATE_WEBHOOK_URL").map { [$0] } ?? []
+    var webhooks: [String] = Environment.value("TOLLGATE_WEBHOOK_URL").map { [$0] } ?? []
 
     @Option(help: "Secret signing webhook calls (HMAC-SHA256; or TOLLGATE_WEBHOOK_SECRET).")
-    var webhookSecret: String = ProcessEnvironment.value("TOLLGATE_WEBHOOK_SECRET") ?? ""
+    var webhookSecret: String = Environment.value("TOLLGATE_WEBHOOK_SECRET") ?? ""
 
     @Option(help: "Seconds between alert evaluations.")
     var alertSeconds: Double = 5
@@ -42,17 +43,9 @@ struct MonitorCommand: AsyncParsableCommand {
     @Option(help: "Seconds before another consumer's pending ledger entries are taken over.")
     var claimSeconds: Double = 30
 
-    @Option(help: "Log level (or TOLLGATE_LOG_LEVEL).")
-    var logLevel: String = ProcessEnvironment.value("TOLLGATE_LOG_LEVEL") ?? "info"
-
-    @Flag(help: "Plain-text logs instead of JSON lines.")
-    var plainLogs = false
-
-    @Option(help: ArgumentHelp("Milliseconds added to Redis' clock in every script (testing only).", visibility: .hidden))
-    var clockOffsetMs: Int64 = 0
+    @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be between 0 and 65535") }
         guard webhooks.isEmpty || webhookSecret.count >= 16 else { throw ValidationError("--webhook-secret must be at least 16 characters when a webhook is given") }
         for url in webhooks where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
@@ -63,7 +56,7 @@ struct MonitorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        JSONLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, json: !plainLogs)
+        serviceOptions.bootstrapLogging()
         var logger = Logger(label: "tollgate.monitor")
         logger[metadataKey: "monitor.consumer"] = "\(consumer)"
         let registry = PrometheusCollectorRegistry()
@@ -75,7 +68,7 @@ struct MonitorCommand: AsyncParsableCommand {
             configuration: MonitorConfiguration(
                 consumer: consumer, claimAfter: .milliseconds(Int64(claimSeconds * 1000)), expiryInterval: .milliseconds(Int64(expirySeconds * 1000)),
                 alertInterval: .milliseconds(Int64(alertSeconds * 1000)), webhooks: webhooks.map { Webhook(url: $0, secret: webhookSecret) },
-                clockOffsetMillis: clockOffsetMs),
+                clockOffsetMillis: serviceOptions.clockOffsetMs),
             redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
 
         var services = monitor.services

@@ -1,28 +1,22 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateAdmin
 import TollgateRedis
 
 /// Where Redis is and which key prefix the deployment uses: shared by every command.
 struct RedisOptions: ParsableArguments {
     @Option(name: .long, help: "Redis URL: redis://[user:password@]host:port[/db], or redis+cluster://host:port[,host:port...] for a cluster (or TOLLGATE_REDIS_URL).")
-    var redis: String = ProcessEnvironment.value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379"
+    var redis: String = Environment.value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379"
 
     @Option(name: .long, help: "Prefix of every Redis key of this deployment (or TOLLGATE_KEY_PREFIX).")
-    var prefix: String = ProcessEnvironment.value("TOLLGATE_KEY_PREFIX") ?? "tg"
+    var prefix: String = Environment.value("TOLLGATE_KEY_PREFIX") ?? "tg"
 
     @Option(name: .long, help: "Redis command timeout in milliseconds (or TOLLGATE_REDIS_TIMEOUT_MS).")
-    var redisTimeoutMs: Int = Int(ProcessEnvironment.value("TOLLGATE_REDIS_TIMEOUT_MS") ?? "") ?? 500
+    var redisTimeoutMs: Int = Int(Environment.value("TOLLGATE_REDIS_TIMEOUT_MS") ?? "") ?? 500
 
     func validate() throws {
-        do {
-            _ = try RedisConnector.parse(redis)
-        } catch {
-            throw ValidationError(error.message)
-        }
-        guard !prefix.isEmpty, !prefix.contains("{"), !prefix.contains("}"), !prefix.contains(" ") else {
-            throw ValidationError("--prefix must be non-empty, without braces or spaces")
-        }
+        try AdminOptions.validate(redis: redis, prefix: prefix)
         guard (1...60_000).contains(redisTimeoutMs) else { throw ValidationError("--redis-timeout-ms must be between 1 and 60000") }
     }
 

@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import TollgateGateway
+import TollgateAdmin
 import TollgateRedis
 import UnixSignals
 
@@ -19,13 +20,13 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
 
     @Option(help: "Address to listen on (or TOLLGATE_HOST).")
-    var host: String = ProcessEnvironment.value("TOLLGATE_HOST") ?? "127.0.0.1"
+    var host: String = Environment.value("TOLLGATE_HOST") ?? "127.0.0.1"
 
     @Option(help: "Port to listen on (or TOLLGATE_PORT).")
-    var port: Int = Int(ProcessEnvironment.value("TOLLGATE_PORT") ?? "") ?? 8080
+    var port: Int = Int(Environment.value("TOLLGATE_PORT") ?? "") ?? 8080
 
     @Option(help: "Spool file for commits that cannot reach Redis (or TOLLGATE_SPOOL).")
-    var spool: String = ProcessEnvironment.value("TOLLGATE_SPOOL") ?? "tollgate-spool.jsonl"
+    var spool: String = Environment.value("TOLLGATE_SPOOL") ?? "tollgate-spool.jsonl"
 
     @Option(help: "Largest spool in bytes before commits are refused with 503.")
     var spoolLimit: Int = 64 * 1024 * 1024
@@ -40,27 +41,19 @@ struct ServeCommand: AsyncParsableCommand {
     var pollMs: Int = 250
 
     @Option(help: "Name of this node in logs (or TOLLGATE_NODE).")
-    var node: String = ProcessEnvironment.value("TOLLGATE_NODE") ?? "gateway"
+    var node: String = Environment.value("TOLLGATE_NODE") ?? "gateway"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or TOLLGATE_LOG_LEVEL).")
-    var logLevel: String = ProcessEnvironment.value("TOLLGATE_LOG_LEVEL") ?? "info"
-
-    @Flag(help: "Plain-text logs instead of JSON lines.")
-    var plainLogs = false
-
-    @Option(help: ArgumentHelp("Milliseconds added to Redis' clock in every script (testing only).", visibility: .hidden))
-    var clockOffsetMs: Int64 = 0
+    @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
     }
 
     func run() async throws {
-        JSONLogHandler.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info, json: !plainLogs)
+        serviceOptions.bootstrapLogging()
         var logger = Logger(label: "tollgate.gateway")
         logger[metadataKey: "gateway.node"] = "\(node)"
         let registry = PrometheusCollectorRegistry()
@@ -71,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         let gateway = try Gateway(
             configuration: GatewayConfiguration(
                 host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs), spoolPath: spool,
-                spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: clockOffsetMs),
+                spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs),
             redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
 
         let serverLogger = logger
