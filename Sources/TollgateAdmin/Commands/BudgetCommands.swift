@@ -83,22 +83,23 @@ public struct BudgetCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give back an amount of the current period's spend (e.g. after a provider refund).")
         @OptionGroup var options: AdminOptions
         @OptionGroup var selection: LevelSelection
-        @Option(help: "day or month.") var period: String
+        @OptionGroup var correction: Correction
         @Option(help: "The amount to credit, e.g. 12.50.") var amount: String
-        @Option(help: "Why (required: it goes to the audit log).") var reason: String
 
-        func validate() throws {
-            guard ["day", "month"].contains(period) else { throw ValidationError("--period must be day or month") }
-            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
-        }
-
-        func run() async throws { try await correct(options, selection, period: period, amount: amount, reason: reason) }
+        func run() async throws { try await correct(options, selection, correction, amount: amount) }
     }
 
     struct Reset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set the current period's spend to zero.")
         @OptionGroup var options: AdminOptions
         @OptionGroup var selection: LevelSelection
+        @OptionGroup var correction: Correction
+
+        func run() async throws { try await correct(options, selection, correction, amount: nil) }
+    }
+
+    /// What every correction names: the period it changes and why.
+    struct Correction: ParsableArguments {
         @Option(help: "day or month.") var period: String
         @Option(help: "Why (required: it goes to the audit log).") var reason: String
 
@@ -106,11 +107,10 @@ public struct BudgetCommand: AsyncParsableCommand {
             guard ["day", "month"].contains(period) else { throw ValidationError("--period must be day or month") }
             guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
         }
-
-        func run() async throws { try await correct(options, selection, period: period, amount: nil, reason: reason) }
     }
 
-    static func correct(_ options: AdminOptions, _ selection: LevelSelection, period: String, amount: String?, reason: String) async throws {
+    static func correct(_ options: AdminOptions, _ selection: LevelSelection, _ correction: Correction, amount: String?) async throws {
+        let (period, reason) = (correction.period, correction.reason)
         try await AdminContext.run(options) { context in
             let configuration = try await context.load().configuration
             let level = try selection.level(in: configuration)

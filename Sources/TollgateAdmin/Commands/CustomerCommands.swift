@@ -112,15 +112,7 @@ public struct OrgCommand: AsyncParsableCommand {
     }
 
     static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await AdminContext.run(options) { context in
-            try await context.change("org \(suspended ? "suspend" : "resume") \(id)", reason: reason) { configuration in
-                guard var org = configuration.organizations[id] else { throw AdminError("unknown organization '\(id)'") }
-                guard org.suspended != suspended else { return nil }
-                org.suspended = suspended
-                configuration.organizations[id] = org
-                return ("{\"suspended\":\(!suspended)}", "{\"suspended\":\(suspended)}")
-            }
-        }
+        try await setSuspended(suspended, options, command: "org", noun: "organization", id: id, in: \.organizations, reason: reason)
     }
 }
 
@@ -235,15 +227,7 @@ public struct WorkspaceCommand: AsyncParsableCommand {
     }
 
     static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await AdminContext.run(options) { context in
-            try await context.change("workspace \(suspended ? "suspend" : "resume") \(id)", reason: reason) { configuration in
-                guard var ws = configuration.workspaces[id] else { throw AdminError("unknown workspace '\(id)'") }
-                guard ws.suspended != suspended else { return nil }
-                ws.suspended = suspended
-                configuration.workspaces[id] = ws
-                return ("{\"suspended\":\(!suspended)}", "{\"suspended\":\(suspended)}")
-            }
-        }
+        try await setSuspended(suspended, options, command: "workspace", noun: "workspace", id: id, in: \.workspaces, reason: reason)
     }
 }
 
@@ -360,15 +344,7 @@ public struct KeyCommand: AsyncParsableCommand {
     }
 
     static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await AdminContext.run(options) { context in
-            try await context.change("key \(suspended ? "suspend" : "resume") \(id)", reason: reason) { configuration in
-                guard var key = configuration.keys[id] else { throw AdminError("unknown key '\(id)'") }
-                guard key.suspended != suspended else { return nil }
-                key.suspended = suspended
-                configuration.keys[id] = key
-                return ("{\"suspended\":\(!suspended)}", "{\"suspended\":\(suspended)}")
-            }
-        }
+        try await setSuspended(suspended, options, command: "key", noun: "key", id: id, in: \.keys, reason: reason)
     }
 }
 
@@ -377,4 +353,30 @@ func randomToken(length: Int) -> String {
     let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
     var generator = SystemRandomNumberGenerator()
     return String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+}
+
+/// What `suspend` and `resume` change on an organization, a workspace or a key.
+protocol Suspendable {
+    var suspended: Bool { get set }
+}
+
+extension Organization: Suspendable {}
+extension Workspace: Suspendable {}
+extension APIKey: Suspendable {}
+
+/// Suspends or resumes one subject as an audited change; nothing is written when it is
+/// already in that state.
+func setSuspended<Subject: Suspendable>(
+    _ suspended: Bool, _ options: AdminOptions, command: String, noun: String, id: String,
+    in subjects: WritableKeyPath<TollgateConfiguration, [String: Subject]>, reason: String
+) async throws {
+    try await AdminContext.run(options) { context in
+        try await context.change("\(command) \(suspended ? "suspend" : "resume") \(id)", reason: reason) { configuration in
+            guard var subject = configuration[keyPath: subjects][id] else { throw AdminError("unknown \(noun) '\(id)'") }
+            guard subject.suspended != suspended else { return nil }
+            subject.suspended = suspended
+            configuration[keyPath: subjects][id] = subject
+            return ("{\"suspended\":\(!suspended)}", "{\"suspended\":\(suspended)}")
+        }
+    }
 }
