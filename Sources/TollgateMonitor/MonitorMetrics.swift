@@ -1,12 +1,11 @@
 import CoreMetrics
 import Metrics
-import Synchronization
+import TollgateCore
 
 /// The monitor's metrics, bounded labels only (kind, tier).
 public final class MonitorMetrics: Sendable {
-    private let factory: any MetricsFactory
-    private let counters = Mutex<[String: Counter]>([:])
-    private let gauges = Mutex<[String: Gauge]>([:])
+    private let counter: DimensionedCache<Counter>
+    private let gauge: DimensionedCache<Gauge>
     let ledgerLag: Gauge
     let entriesRolledUp: Counter
     let entriesClaimed: Counter
@@ -15,7 +14,8 @@ public final class MonitorMetrics: Sendable {
     let alertsFailed: Counter
 
     public init(factory: any MetricsFactory) {
-        self.factory = factory
+        counter = DimensionedCache { Counter(label: $0, dimensions: $1, factory: factory) }
+        gauge = DimensionedCache { Gauge(label: $0, dimensions: $1, factory: factory) }
         ledgerLag = Gauge(label: "tollgate_monitor_ledger_lag", factory: factory)
         entriesRolledUp = Counter(label: "tollgate_monitor_entries_rolled_up_total", factory: factory)
         entriesClaimed = Counter(label: "tollgate_monitor_entries_claimed_total", factory: factory)
@@ -31,26 +31,7 @@ public final class MonitorMetrics: Sendable {
 
     /// tollgate_tier_spend_today{tier} and tollgate_tier_budget_remaining_today{tier}, in currency units.
     func tierSpend(tier: String, spent: Double, remaining: Double?) {
-        gauge("tollgate_tier_spend_today", tier).record(spent)
-        if let remaining { gauge("tollgate_tier_budget_remaining_today", tier).record(remaining) }
-    }
-
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = label + dimensions.map { "|\($0.1)" }.joined()
-        return counters.withLock { cache in
-            if let counter = cache[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = counter
-            return counter
-        }
-    }
-
-    private func gauge(_ label: String, _ tier: String) -> Gauge {
-        gauges.withLock { cache in
-            if let gauge = cache[label + "|" + tier] { return gauge }
-            let gauge = Gauge(label: label, dimensions: [("tier", tier)], factory: factory)
-            cache[label + "|" + tier] = gauge
-            return gauge
-        }
+        gauge("tollgate_tier_spend_today", [("tier", tier)]).record(spent)
+        if let remaining { gauge("tollgate_tier_budget_remaining_today", [("tier", tier)]).record(remaining) }
     }
 }

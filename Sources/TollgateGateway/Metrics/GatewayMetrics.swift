@@ -1,13 +1,12 @@
 import CoreMetrics
 import Metrics
-import Synchronization
+import TollgateCore
 
 /// The gateway's metrics, created once with bounded dimensions (result, reason, tier,
 /// route — never a customer id), on a factory the caller chooses.
 public final class GatewayMetrics: Sendable {
-    private let factory: any MetricsFactory
-    private let counters = Mutex<[String: Counter]>([:])
-    private let timers = Mutex<[String: Timer]>([:])
+    private let counter: DimensionedCache<Counter>
+    private let timer: DimensionedCache<Timer>
     let breakerState: Gauge
     let configurationVersion: Gauge
     let spoolDepth: Gauge
@@ -16,7 +15,8 @@ public final class GatewayMetrics: Sendable {
     let spoolReplayed: Counter
 
     public init(factory: any MetricsFactory) {
-        self.factory = factory
+        counter = DimensionedCache { Counter(label: $0, dimensions: $1, factory: factory) }
+        timer = DimensionedCache { Timer(label: $0, dimensions: $1, factory: factory) }
         breakerState = Gauge(label: "tollgate_circuit_breaker_state", factory: factory)
         configurationVersion = Gauge(label: "tollgate_config_version", factory: factory)
         spoolDepth = Gauge(label: "tollgate_spool_depth", factory: factory)
@@ -44,25 +44,5 @@ public final class GatewayMetrics: Sendable {
     /// tollgate_request_duration_seconds{route, status}
     func requestDuration(route: String, status: Int, nanoseconds: Int64) {
         timer("tollgate_request_duration_seconds", [("route", route), ("status", String(status / 100) + "xx")]).recordNanoseconds(nanoseconds)
-    }
-
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        return counters.withLock { cache in
-            if let counter = cache[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = counter
-            return counter
-        }
-    }
-
-    private func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
-        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        return timers.withLock { cache in
-            if let timer = cache[key] { return timer }
-            let timer = Timer(label: label, dimensions: dimensions, factory: factory)
-            cache[key] = timer
-            return timer
-        }
     }
 }
