@@ -93,7 +93,7 @@ struct ClusterTests {
             }
             try await group.waitForAll()
         }
-        #expect(try await deployment.client.refreshTopology()?.owner(of: slot)?.port == target.port)
+        #expect(await deployment.client.refreshTopology()?.owner(of: slot)?.port == target.port)
         let admitted = committed.withLock { $0 }
         let entries = try await deployment.ledger()
         #expect(admitted.count > 100)
@@ -151,7 +151,7 @@ struct ClusterTests {
         let recovered = try #require(firstAfter, "no write succeeded after the kill")
         let unavailable = recovered - kill
         #expect(unavailable < .seconds(6))
-        #expect(try await deployment.client.topology()?.owner(of: slot)?.port != victim.port)
+        #expect(await deployment.client.topology()?.owner(of: slot)?.port != victim.port)
         // Asynchronous replication: writes acknowledged just before the kill may be lost. Measure.
         let entries = Set(try await deployment.ledger().map(\.requestID))
         let acknowledged = all.filter(\.ok)

@@ -144,6 +144,6 @@ final class AlertEvaluator: Service, Sendable {
     func lastDaySpend(organization: String, timezone: TimeZone, now: Int64, keys: KeyLayout) async -> Int64 {
         let labels = (0..<24).map { RollupPeriod.hour.label(now - Int64($0) * 3_600_000, timezone: timezone) }
         let commands = Set(labels).map { RedisCommand.keyed("GET", keys.hourlyCost(organization: organization, label: $0)) }
-        return await monitor.redis.pipeline(commands).reduce(Int64(0)) { sum, result in sum + ((try? result.get().int) ?? 0) ?? 0 }
+        return await monitor.redis.pipeline(commands).reduce(Int64(0)) { sum, result in sum + ((try? result.get().int) ?? 0) }
     }
 }
