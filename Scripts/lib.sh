@@ -144,3 +144,27 @@ wrk_reserve() {
         END { printf "%d %.3f %.3f %d\n", total / s, p50, p99, bad }'
     rm -f "${outputs[@]}"
 }
+
+# ensure_venv: a Python virtual environment for this checkout's test run (.tollgate/venv, not
+# committed) holding the pinned packages of Scripts/checks/requirements.txt; sets
+# TOLLGATE_PYTHON to its interpreter. Installs only what is missing (pip is quiet when all is there).
+ensure_venv() {
+    local venv="$TOLLGATE_ROOT/.tollgate/venv" requirements="$TOLLGATE_ROOT/Scripts/checks/requirements.txt"
+    if [ ! -x "$venv/bin/python" ]; then
+        log "creating the test venv in .tollgate/venv"
+        mkdir -p "$TOLLGATE_ROOT/.tollgate"
+        python3 -m venv "$venv"
+    fi
+    local stamp="$venv/requirements.sha256" want
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "installing the test run's Python packages (Scripts/checks/requirements.txt)"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+        printf '%s\n' "$want" >"$stamp"
+    fi
+    TOLLGATE_PYTHON="$venv/bin/python"
+    export TOLLGATE_PYTHON
+}
+
+# tollgate_bin: the debug `tollgate` executable that `swift build` made.
+tollgate_bin() { printf '%s/tollgate\n' "$(cd "$TOLLGATE_ROOT" && swift build --show-bin-path)"; }

@@ -4,12 +4,16 @@
 # (3 primaries + 3 replicas). Integration tests start their own redis-server processes on free
 # loopback ports; with CI=true a Redis that cannot start fails the run instead of skipping.
 #
+# Then each end-to-end check in Scripts/checks/ runs against live processes.
+#
 # Usage: Scripts/test.sh [swift test options, e.g. --filter EngineTests]
-#   With options, only that single-Redis run happens (TOLLGATE_TEST_REDIS=cluster for the cluster).
+#   With options, only that single-Redis run happens (TOLLGATE_TEST_REDIS=cluster for the cluster),
+#   and no check; a check runs alone as `bash Scripts/checks/NN-name.sh`.
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 
 ensure_packages
+ensure_venv
 log "building (debug, with tests)"
 swift build --build-tests
 if [ $# -gt 0 ]; then
@@ -27,4 +31,11 @@ log "running the integration suites against a Redis Cluster (TOLLGATE_TEST_REDIS
 TOLLGATE_TEST_REDIS=cluster swift test --skip-build \
     --filter 'EngineTests|ConcurrencyTests|RouteTests|MultiNodeTests|MonitorTests|UsageReportTests|CLITests|CLILiveTests' \
     --skip noTPMOvershootInAnySixtySecondInterval
+
+# End-to-end checks against running processes (Scripts/checks/README.md).
+for check in "$TOLLGATE_ROOT"/Scripts/checks/[0-9]*.sh; do
+    [ -e "$check" ] || continue
+    log "check: $(basename "$check")"
+    bash "$check"
+done
 log "all tests passed"
