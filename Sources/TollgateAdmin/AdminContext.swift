@@ -55,9 +55,13 @@ struct AdminContext {
         } catch let error as RedisError {
             await redis.shutdown()
             context.output.flush()
-            let unavailable = [RedisError.Code.notConnected, .timeout, .connectionLost, .authenticationFailed].contains(error.code)
-            FileHandle.standardError.write(Data("error: \(unavailable ? "Redis at \(configuration.endpoint) is not reachable: " : "")\(error.message)\n".utf8))
-            throw unavailable ? AdminExit.unavailable : AdminExit.failure
+            let reason = switch error.availability {
+            case .unreachable: "Redis at \(configuration.endpoint) is not reachable: "
+            case .temporarilyUnavailable: "Redis at \(configuration.endpoint) cannot serve commands right now: "
+            case .refused, .rejected: ""
+            }
+            FileHandle.standardError.write(Data("error: \(reason)\(error.message)\n".utf8))
+            throw error.isUnavailable ? AdminExit.unavailable : AdminExit.failure
         } catch let error as ConfigurationStore.StoreError {
             await redis.shutdown()
             context.output.flush()

@@ -88,15 +88,7 @@ extension Gateway {
         }
         let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: watcher.now)
         let settings = snapshot.configuration.settings
-        guard breaker.shouldAttempt() else {
-            throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable; retry shortly", headers: [.retryAfter: "1"])
-        }
-        let quota: QuotaSnapshot
-        do {
-            quota = try await engine(for: snapshot).quota(plan: plan, settings: settings)
-            breaker.recordSuccess()
-        } catch {
-            _ = recordRedisFailure(error, route: "quota")
+        guard let quota = try await throughBreaker(route: "quota", { try await engine(for: snapshot).quota(plan: plan, settings: settings) }) else {
             throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable; retry shortly", headers: [.retryAfter: "1"])
         }
         let currency = settings.currency

@@ -64,15 +64,9 @@ extension Gateway {
         let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,
                                             user: user, feature: feature, session: session)
 
-        guard breaker.shouldAttempt() else { return try degraded(reserveRequest, plan: plan, price: price, settings: settings) }
-        let decision: ReserveDecision
-        do {
-            decision = try await engine(for: snapshot).reserve(reserveRequest, plan: plan, price: price, settings: settings)
-            breaker.recordSuccess()
-        } catch {
-            guard recordRedisFailure(error, route: "reserve") else { throw error }
-            return try degraded(reserveRequest, plan: plan, price: price, settings: settings)
-        }
+        guard let decision = try await throughBreaker(route: "reserve", {
+            try await engine(for: snapshot).reserve(reserveRequest, plan: plan, price: price, settings: settings)
+        }) else { return try degraded(reserveRequest, plan: plan, price: price, settings: settings) }
 
         let tier = plan.tier.name
         switch decision {
@@ -109,7 +103,7 @@ extension Gateway {
         }
     }
 
-    /// Redis is unreachable: the tier's failure mode decides.
+    /// Redis cannot decide (unreachable, or refusing work): the tier's failure mode decides.
     private func degraded(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws -> Response {
         switch plan.tier.failureMode {
         case .closed:

@@ -121,18 +121,13 @@ extension Gateway {
         let entry = SpoolEntry(operation: kind == .commit ? .commit : .record, requestID: requestID, apiKey: apiKey, usage: usage, format: detected,
                                model: price?.model, provider: price?.provider, priceVersion: price?.versionID, prices: price?.prices.effective,
                                user: user, feature: feature, session: session, latencyMillis: latency, cacheHit: cacheHit, spooledAt: now)
-        guard breaker.shouldAttempt() else { return try await spoolAndAnswer(entry) }
-        let settlement: Settlement
+        let answer: Settlement?
         do {
-            settlement = try await engine(for: snapshot).settle(settle, plan: plan, settings: settings)
-            breaker.recordSuccess()
-        } catch {
-            if error.kind == .noModel {
-                throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
-            }
-            guard recordRedisFailure(error, route: kind.rawValue) else { throw error }
-            return try await spoolAndAnswer(entry)
+            answer = try await throughBreaker(route: kind.rawValue) { try await engine(for: snapshot).settle(settle, plan: plan, settings: settings) }
+        } catch let error as EngineError where error.kind == .noModel {
+            throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
         }
+        guard let settlement = answer else { return try await spoolAndAnswer(entry) }
         metrics.settlement(kind.rawValue, result: settlement.isNew ? (settlement.settledHold ? "settled" : "counted") : "duplicate")
         return JSONResponse.make(SettleBody(
             requestID: requestID, usage: UsageBody(settlement.usage), usageFormat: detected.rawValue, cost: settlement.cost.decimalString,
@@ -146,16 +141,10 @@ extension Gateway {
         let apiKey = try fields.apiKey()
         let plan = try plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
         let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: watcher.now)
-        guard breaker.shouldAttempt() else { return try await spoolAndAnswer(entry) }
-        let outcome: ReleaseOutcome
-        do {
-            outcome = try await engine(for: snapshot).release(requestID: requestID, organization: plan.organization.id,
-                                                              timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: snapshot.configuration.settings)
-            breaker.recordSuccess()
-        } catch {
-            guard recordRedisFailure(error, route: "release") else { throw error }
-            return try await spoolAndAnswer(entry)
-        }
+        guard let outcome = try await throughBreaker(route: "release", {
+            try await engine(for: snapshot).release(requestID: requestID, organization: plan.organization.id,
+                                                    timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: snapshot.configuration.settings)
+        }) else { return try await spoolAndAnswer(entry) }
         metrics.settlement("release", result: "\(outcome)".prefix { $0 != "(" }.description)
         switch outcome {
         case .released(let tokens, let cost):

@@ -1,53 +1,72 @@
 import Synchronization
+import TollgateCore
 import TollgateRedis
 
-/// The gateway's shared breaker around Redis.
+/// The gateway's shared breaker around Redis. Every call to Redis goes through ``run(_:)``,
+/// which admits it or not and records exactly one outcome for it.
 public final class CircuitBreaker: Sendable {
-    private let machine: Mutex<CircuitBreakerStateMachine>
-    private let onChange: @Sendable (Int) -> Void
+    public typealias State = CircuitBreakerStateMachine.State
+    public typealias Outcome = CircuitBreakerStateMachine.Outcome
 
-    public init(threshold: Int, cooldown: Duration, onChange: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// ``run(_:)`` did not call Redis: the breaker is open or another call is probing.
+    public struct OpenError: Error, Sendable {}
+
+    private let machine: Mutex<CircuitBreakerStateMachine>
+    private let onChange: @Sendable (_ from: State, _ to: State) -> Void
+
+    /// - Parameter onChange: told of every change of state (closed with a different failure
+    ///   count included), outside the lock.
+    public init(threshold: Int, cooldown: Duration, onChange: @escaping @Sendable (_ from: State, _ to: State) -> Void = { _, _ in }) {
         machine = Mutex(CircuitBreakerStateMachine(threshold: threshold, cooldown: cooldown))
         self.onChange = onChange
     }
 
-    public func shouldAttempt() -> Bool {
-        let (allowed, gauge, changed) = machine.withLock { machine -> (Bool, Int, Bool) in
-            let before = machine.gaugeValue
-            let allowed = machine.shouldAttempt(at: .now)
-            return (allowed, machine.gaugeValue, before != machine.gaugeValue)
+    /// Runs `body` if the breaker admits a call now, and records its outcome: a value is
+    /// success, an error is classified by ``outcome(of:)``. Throws ``OpenError`` without
+    /// running `body` when the breaker refuses; otherwise returns or rethrows what `body` did.
+    public func run<Value>(_ body: () async throws -> Value) async throws -> Value {
+        let admission = transition { $0.admit(at: .now) }
+        guard admission != .refused else { throw OpenError() }
+        let value: Value
+        do {
+            value = try await body()
+        } catch {
+            transition { $0.record(Self.outcome(of: error), of: admission, at: .now) }
+            throw error
         }
-        if changed { onChange(gauge) }
-        return allowed
+        transition { $0.record(.success, of: admission, at: .now) }
+        return value
     }
 
-    public func recordSuccess() {
-        let (gauge, changed) = machine.withLock { machine -> (Int, Bool) in
-            let before = machine.gaugeValue
-            machine.recordSuccess()
-            return (machine.gaugeValue, before != machine.gaugeValue)
+    /// How a failed call counts, by the one classification of Redis errors
+    /// (``RedisError/availability``). Anything that is not a Redis error came from an answer.
+    public static func outcome(of error: any Error) -> Outcome {
+        let redis: RedisError? = switch error {
+        case let error as RedisError: error
+        case let error as EngineError: error.redis
+        default: nil
         }
-        if changed { onChange(gauge) }
+        if let redis { return redis.isUnavailable ? .unavailable : .reachable }
+        return error is CancellationError ? .cancelled : .reachable
     }
 
-    public func recordFailure() {
-        let (gauge, changed) = machine.withLock { machine -> (Int, Bool) in
-            let before = machine.gaugeValue
-            machine.recordFailure(at: .now)
-            return (machine.gaugeValue, before != machine.gaugeValue)
-        }
-        if changed { onChange(gauge) }
+    public var state: State { machine.withLock { $0.state } }
+
+    public var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
     }
 
-    public var isOpen: Bool { machine.withLock { $0.gaugeValue == 2 } }
+    /// Whether a call would be admitted now (changes nothing).
+    public var wouldAdmit: Bool { machine.withLock { $0.wouldAdmit(at: .now) } }
 
-    /// Whether an error means "Redis is unavailable" (counts against the breaker), as
-    /// opposed to an answer about this request.
-    public static func isUnavailability(_ error: RedisError) -> Bool {
-        switch error.code {
-        case .notConnected, .timeout, .connectionLost, .clientClosed, .authenticationFailed: return true
-        case .server: return ["LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"].contains(error.prefix ?? "")
-        default: return false
+    private func transition<Value>(_ change: (inout CircuitBreakerStateMachine) -> Value) -> Value {
+        let (result, before, after) = machine.withLock { machine in
+            let before = machine.state
+            let result = change(&machine)
+            return (result, before, machine.state)
         }
+        if before != after { onChange(before, after) }
+        return result
     }
 }

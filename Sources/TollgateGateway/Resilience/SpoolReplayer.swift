@@ -22,7 +22,7 @@ struct SpoolReplayer: Service {
     }
 
     func replayOnce() async {
-        guard gateway.spool.depth > 0, let snapshot = gateway.watcher.snapshot, gateway.breaker.shouldAttempt() else { return }
+        guard gateway.spool.depth > 0, let snapshot = gateway.watcher.snapshot, gateway.breaker.wouldAdmit else { return }
         let entries: [SpoolEntry]
         do {
             entries = try await gateway.spool.beginReplay()
@@ -35,24 +35,26 @@ struct SpoolReplayer: Service {
         for entry in entries {
             do {
                 let plan = try snapshot.configuration.plan(apiKey: entry.apiKey, user: entry.user, at: entry.spooledAt, ignoringSuspension: true)
-                switch entry.operation {
-                case .commit, .record:
-                    guard let usage = entry.usage else { continue }
-                    _ = try await engine.settle(SettleRequest(
-                        kind: entry.operation == .commit ? .commit : .record, requestID: entry.requestID, usage: usage, format: entry.format,
-                        price: entry.resolvedPrice, user: entry.user, feature: entry.feature, session: entry.session,
-                        latencyMillis: entry.latencyMillis, cacheHit: entry.cacheHit), plan: plan, settings: settings)
-                case .release:
-                    _ = try await engine.release(requestID: entry.requestID, organization: plan.organization.id,
-                                                 timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: settings)
+                try await gateway.breaker.run {
+                    switch entry.operation {
+                    case .commit, .record:
+                        guard let usage = entry.usage else { return }
+                        _ = try await engine.settle(SettleRequest(
+                            kind: entry.operation == .commit ? .commit : .record, requestID: entry.requestID, usage: usage, format: entry.format,
+                            price: entry.resolvedPrice, user: entry.user, feature: entry.feature, session: entry.session,
+                            latencyMillis: entry.latencyMillis, cacheHit: entry.cacheHit), plan: plan, settings: settings)
+                    case .release:
+                        _ = try await engine.release(requestID: entry.requestID, organization: plan.organization.id,
+                                                     timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: settings)
+                    }
                 }
                 gateway.metrics.spoolReplayed.increment()
+            } catch where gateway.cannotDecide(error, route: "spool") {
+                // Unavailable, or refusing work (OOM, NOPERM): kept for the next attempt.
+                gateway.logger.warning("spool replay paused: Redis cannot take it now", metadata: ["spool.error": "\(error)"])
+                return
             } catch let error as EngineError {
-                if gateway.recordRedisFailure(error, route: "spool") {
-                    gateway.logger.warning("spool replay paused: Redis unavailable", metadata: ["spool.error": "\(error)"])
-                    return
-                }
-                // Redis answered, but not with success (no model to price with, NOPERM, ...):
+                // Redis answered with an error about this entry (no model to price with, ...):
                 // retrying cannot help. Kept apart for an operator.
                 await gateway.spool.deadLetter(entry, reason: error.message)
                 gateway.logger.error("spool entry cannot be replayed", metadata: ["spool.request_id": "\(entry.requestID)", "spool.error": "\(error)"])
@@ -61,7 +63,6 @@ struct SpoolReplayer: Service {
                 gateway.logger.error("spool entry cannot be replayed", metadata: ["spool.request_id": "\(entry.requestID)", "spool.error": "\(error)"])
             }
         }
-        gateway.breaker.recordSuccess()
         do {
             try await gateway.spool.finishReplay()
             gateway.logger.info("spool replayed", metadata: ["spool.entries": "\(entries.count)"])

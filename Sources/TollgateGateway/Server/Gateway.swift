@@ -47,9 +47,10 @@ public final class Gateway: Sendable {
         ]
         let metrics = GatewayMetrics(factory: factory)
         self.metrics = metrics
-        breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { state in
-            metrics.breakerState.record(state)
+        breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { before, after in
+            Gateway.reportBreaker(from: before, to: after, metrics: metrics, logger: logger)
         }
+        metrics.breakerState.record(0)
         spool = try Spool(path: configuration.spoolPath, limitBytes: configuration.spoolLimitBytes)
         metrics.spoolDepth.record(spool.depth)
         watcher = ConfigurationWatcher(
@@ -71,7 +72,7 @@ public final class Gateway: Sendable {
     func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
 
     public var isReady: Bool {
-        !shuttingDown.load(ordering: .relaxed) && watcher.snapshot != nil && !breaker.isOpen
+        !shuttingDown.load(ordering: .relaxed) && watcher.snapshot != nil && breaker.isClosed
     }
 
     /// The engine for a snapshot (its partition count shapes the key layout).
@@ -118,25 +119,21 @@ public final class Gateway: Sendable {
     }
 
     private func readiness() async -> Response {
-        // With the breaker open and its cooldown over, readiness itself probes Redis, so an
-        // idle node does not stay "not ready" after Redis is back.
-        if breaker.isOpen, breaker.shouldAttempt() {
-            do {
-                _ = try await redis.send("PING")
-                breaker.recordSuccess()
-            } catch {
-                breaker.recordFailure()
-            }
+        // Unless the breaker is closed, readiness itself probes Redis (once the cooldown is
+        // over), so an idle node does not stay "not ready" after Redis is back.
+        if !breaker.isClosed, breaker.wouldAdmit {
+            _ = try? await throughBreaker(route: "readyz") { try await redis.send("PING") }
         }
         let snapshot = watcher.snapshot
         let shutting = shuttingDown.load(ordering: .relaxed)
+        let ready = isReady
         let body: [String: String] = [
-            "status": isReady ? "ready" : "not_ready",
+            "status": ready ? "ready" : "not_ready",
             "configuration_version": snapshot.map { String($0.version) } ?? "none",
-            "redis": breaker.isOpen ? "unreachable" : "ok",
+            "redis": breakerStateName,
             "shutting_down": shutting ? "true" : "false",
         ]
-        return JSONResponse.make(status: isReady ? .ok : .serviceUnavailable, body)
+        return JSONResponse.make(status: ready ? .ok : .serviceUnavailable, body)
     }
 
     private func metricsResponse() -> Response {
@@ -187,15 +184,6 @@ public final class Gateway: Sendable {
         } catch {
             throw APIError(planError: error)
         }
-    }
-
-    /// Notes a Redis failure; true if it means Redis is unavailable.
-    func recordRedisFailure(_ error: EngineError, route: String) -> Bool {
-        guard let redisError = error.redis, CircuitBreaker.isUnavailability(redisError) else { return false }
-        breaker.recordFailure()
-        metrics.redisError(String(describing: redisError.code))
-        logger.warning("Redis unavailable", metadata: ["http.route": "\(route)", "redis.error": "\(redisError.message)"])
-        return true
     }
 }
 

@@ -8,8 +8,10 @@ import Synchronization
 ///   sent again to the new owner.
 /// - `ASK`: `ASKING` and the command are sent back to back to the node named; the map is
 ///   unchanged (the slot is being migrated).
-/// - `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`: retried with doubling backoff
-///   while the command's timeout allows; `CLUSTERDOWN` also refreshes the map.
+/// - Errors classified ``RedisError/Availability/temporarilyUnavailable`` (`TRYAGAIN`,
+///   `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`, `BUSY`, `READONLY`): retried with doubling
+///   backoff while the command's timeout allows; all but `TRYAGAIN`, `LOADING` and `BUSY`
+///   also refresh the map.
 /// - `CROSSSLOT`: caught before sending, for commands whose keys are known (scripts).
 /// - A command that was never sent because its node is unreachable is retried after a
 ///   refresh of the map (a failover may have promoted a replica); a command whose outcome is
@@ -81,11 +83,12 @@ public final class RedisClusterClient: RedisExecutor {
                 }
                 continue
             }
-            let retryable = ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN"].contains(error.prefix ?? "")
+            let retryable = error.availability == .temporarilyUnavailable
                 || (error.delivery == .notSent && [.notConnected, .connectionLost].contains(error.code))
             guard retryable, ContinuousClock.now + backoff < deadline else { throw error }
-            // A new map is fetched in the background: the retry must not wait beyond the deadline for it.
-            if error.prefix != "TRYAGAIN" && error.prefix != "LOADING" { scheduleRefresh() }
+            // A new map is fetched in the background (the retry must not wait beyond the deadline
+            // for it), unless the node is merely loading or busy, or the slot is mid-migration.
+            if !["TRYAGAIN", "LOADING", "BUSY"].contains(error.prefix ?? "") { scheduleRefresh() }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .milliseconds(500))
         }
@@ -120,7 +123,7 @@ public final class RedisClusterClient: RedisExecutor {
         // Redirected or retryable ones go again, one by one, with the full handling of send().
         for index in results.indices {
             guard case .failure(let error) = results[index] else { continue }
-            let again = ClusterRedirect(error) != nil || ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN"].contains(error.prefix ?? "")
+            let again = ClusterRedirect(error) != nil || error.availability == .temporarilyUnavailable
                 || (error.delivery == .notSent && error.code != .server)
             guard again else { continue }
             do {
