@@ -40,6 +40,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Configuration poll interval in milliseconds.")
     var pollMs: Int = 250
 
+    @Option(help: "Consecutive calls that find Redis unavailable before the circuit breaker opens.")
+    var breakerThreshold: Int = 3
+
+    @Option(help: "Milliseconds the circuit breaker stays open before one probe call may try Redis.")
+    var breakerCooldownMs: Int = 1_000
+
     @Option(help: "Name of this node in logs (or TOLLGATE_NODE).")
     var node: String = Environment.value("TOLLGATE_NODE") ?? "gateway"
 
@@ -50,6 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+        guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
+        guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
     }
 
     func run() async throws {
@@ -63,7 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
         let redis = try redisOptions.executor(redisConfiguration, logger: logger)
         let gateway = try Gateway(
             configuration: GatewayConfiguration(
-                host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs), spoolPath: spool,
+                host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs),
+                breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs), spoolPath: spool,
                 spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs),
             redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
 

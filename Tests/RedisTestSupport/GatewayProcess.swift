@@ -12,7 +12,9 @@ public final class GatewayProcess: Sendable {
     public let spool: String
     public let token: String
 
-    public init(redisURL: String, prefix: String, name: String, token: String = "tg_test_all_3f9d2c", extra: [String] = []) async throws {
+    /// Starts the gateway and, unless `waitUntilReady` is false, waits until `/readyz` says ready.
+    public init(redisURL: String, prefix: String, name: String, token: String = "tg_test_all_3f9d2c", extra: [String] = [],
+                waitUntilReady: Bool = true) async throws {
         self.token = token
         port = try RedisServer.freeLoopbackPort()
         spool = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
@@ -20,6 +22,14 @@ public final class GatewayProcess: Sendable {
             "serve", "--redis", redisURL, "--prefix", prefix, "--port", String(port), "--spool", spool, "--node", name,
             "--drain-seconds", "1", "--poll-ms", "100", "--redis-timeout-ms", "300", "--log-level", "warning",
         ] + extra)
+        if !waitUntilReady {
+            // Up once it answers /healthz.
+            for _ in 0..<200 {
+                if let response = try? await send(.GET, "/healthz", body: nil, token: nil), response.status == .ok { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw HarnessError("gateway \(name) did not start: \(process.output.suffix(1_000))")
+        }
         for _ in 0..<200 {
             if let response = try? await send(.GET, "/readyz", body: nil, token: nil), response.status == .ok { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -33,6 +43,7 @@ public final class GatewayProcess: Sendable {
         public var status: HTTPResponseStatus
         public var headers: HTTPHeaders
         public var json: JSONValue?
+        public var text: String
     }
 
     public func get(_ path: String) async throws -> Reply {
@@ -53,7 +64,8 @@ public final class GatewayProcess: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let bytes = try await response.body.collect(upTo: 1 << 20)
-        return Reply(status: response.status, headers: response.headers, json: try? JSONValue.parse(bytes.readableBytesView))
+        return Reply(status: response.status, headers: response.headers, json: try? JSONValue.parse(bytes.readableBytesView),
+                     text: String(buffer: bytes))
     }
 
     public func terminate() async -> Int32 {

@@ -42,13 +42,13 @@ public final class RedisServer: Sendable {
         self.process = Mutex(pid)
     }
 
-    /// Starts a server on a free port and waits until it answers `PING`.
-    public static func start(_ options: Options = Options()) async throws -> RedisServer {
+    /// Starts a server on a free port (or on `port`) and waits until it answers `PING`.
+    public static func start(_ options: Options = Options(), port fixedPort: Int? = nil) async throws -> RedisServer {
         guard let executable = executablePath else { throw HarnessError("redis-server is not installed (apt-get install -y redis-server)") }
         let directory = try makeTemporaryDirectory()
         var lastError: (any Error)?
         for _ in 0..<5 {
-            var port = try freeLoopbackPort()
+            var port = try fixedPort ?? freeLoopbackPort()
             // A cluster node also listens on port + 10000, so its port must be 55535 or less.
             for _ in 0..<100 where options.clusterEnabled && port > 55_535 { port = try freeLoopbackPort() }
             do {
@@ -66,14 +66,16 @@ public final class RedisServer: Sendable {
     }
 
     /// Starts the same server again (same port, same directory, so an AOF file is replayed).
-    public func restart() async throws {
+    /// With `untilLoaded: false` it returns as soon as the server answers at all, which may
+    /// be `LOADING` while it replays its AOF.
+    public func restart(untilLoaded: Bool = true) async throws {
         await stop()
         guard let executable = Self.executablePath else { throw HarnessError("redis-server is not installed") }
         for _ in 0..<50 {
             let pid = try Self.spawn(executable, Self.arguments(port: port, directory: directory, options: options))
             ServerRegistry.register(pid)
             process.withLock { $0 = pid }
-            if try await waitUntilReady() { return }
+            if try await waitUntilReady(acceptLoading: !untilLoaded) { return }
             await stop()
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -135,7 +137,7 @@ public final class RedisServer: Sendable {
         if let pid { Glibc.kill(pid, signal) }
     }
 
-    private func waitUntilReady() async throws -> Bool {
+    private func waitUntilReady(acceptLoading: Bool = false) async throws -> Bool {
         for _ in 0..<200 {
             guard let pid else { return false }
             var status: Int32 = 0
@@ -144,7 +146,7 @@ public final class RedisServer: Sendable {
                 ServerRegistry.unregister(pid)
                 return false
             }
-            if Self.ping(port: port) { return true }
+            if Self.ping(port: port, acceptLoading: acceptLoading) { return true }
             try await Task.sleep(for: .milliseconds(25))
         }
         return false
@@ -244,7 +246,7 @@ public final class RedisServer: Sendable {
     }
 
     /// A raw `PING` over a fresh socket, independent of the client under test.
-    static func ping(port: Int) -> Bool {
+    static func ping(port: Int, acceptLoading: Bool = false) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -262,7 +264,9 @@ public final class RedisServer: Sendable {
         guard write(fd, request, request.count) == request.count else { return false }
         var buffer = [UInt8](repeating: 0, count: 64)
         let count = read(fd, &buffer, buffer.count)
-        return count > 0 && String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("+PONG")
+        guard count > 0 else { return false }
+        let reply = String(decoding: buffer[0..<count], as: UTF8.self)
+        return reply.hasPrefix("+PONG") || (acceptLoading && reply.hasPrefix("-LOADING"))
     }
 
     public static func makeTemporaryDirectory() throws -> String {

@@ -8,7 +8,9 @@ public struct RedisConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Longest wait for a reply, counted from the moment a command is handed to the client.
     public var commandTimeout: Duration
-    /// First wait between reconnection attempts; doubles up to ``maximumReconnectDelay``.
+    /// First wait between reconnection attempts; doubles up to ``maximumReconnectDelay``
+    /// (500 ms by default: a client is back within half a second of Redis, well inside the
+    /// gateway's 2-second recovery goal, and an attempt against a closed port costs little).
     public var initialReconnectDelay: Duration
     public var maximumReconnectDelay: Duration
     /// Seconds of idleness before TCP keepalive probes start.
@@ -24,7 +26,7 @@ public struct RedisConfiguration: Sendable {
         connectTimeout: Duration = .milliseconds(500),
         commandTimeout: Duration = .milliseconds(500),
         initialReconnectDelay: Duration = .milliseconds(25),
-        maximumReconnectDelay: Duration = .seconds(2),
+        maximumReconnectDelay: Duration = .milliseconds(500),
         keepAliveSeconds: Int = 15,
         clientName: String? = nil,
         maximumBatchSize: Int = 512
