@@ -158,8 +158,9 @@ run usage report --from "$today" --by model
 printf '\033[2m$ tollgate audit | tail -5\033[0m\n'
 "$tollgate" audit | tail -5
 
-section "Metrics (gateway-1, decisions)"
-curl -s "http://127.0.0.1:${gateway_ports[0]}/metrics" | grep -E '^tollgate_decisions_total' | head -8
+section "Metrics (gateway-1: decisions and refusals; the monitor: tokens and cost from the ledger)"
+curl -s "http://127.0.0.1:${gateway_ports[0]}/metrics" | grep -E '^tollgate_(decisions|refusals)_total' | head -10
+curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^tollgate_(cost_nanounits|tokens)_total' | head -10
 
 if [ "$keep" = 1 ]; then
     section "The stack keeps running (Ctrl-C stops it). TOLLGATE_REDIS_URL=$TOLLGATE_REDIS_URL"

@@ -37,7 +37,7 @@ public final class Monitor: Sendable {
         self.keyPrefix = keyPrefix
         self.logger = logger
         scripts = try QuotaScripts.load()
-        metrics = MonitorMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        metrics = MonitorMetrics(factory: DescribedMetricsFactory(registry: registry, descriptions: MonitorMetrics.descriptions))
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)), subscriberConfiguration: redisConfiguration,
             pollInterval: configuration.configurationPollInterval, logger: logger,

@@ -109,6 +109,13 @@ struct RouteTests {
                 #expect(response.json?["retry_after_seconds"] == .null || response.json?["retry_after_seconds"] == nil)
                 #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 >= 1)
             }
+            // Each refusal is counted by reason, level and tier, next to the decision.
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"tollgate_refusals_total{reason="tpm",scope="organization",tier="standard"} 1"#))
+                #expect(text.contains(#"tollgate_refusals_total{reason="too_large",scope="organization",tier="standard"} 1"#))
+                #expect(text.contains(#"tollgate_decisions_total{result="limited",reason="tpm",tier="standard"} 1"#))
+            }
         }
         try await fixture.cleanUp()
     }
@@ -213,6 +220,7 @@ struct RouteTests {
                 #expect(text.contains("tollgate_request_duration_seconds_bucket"))
                 #expect(text.contains("tollgate_config_version"))
                 #expect(!text.contains("k1") && !text.contains("acme"))
+                #expect(Self.familiesWithoutHelp(text).isEmpty, "no HELP: \(Self.familiesWithoutHelp(text))")
             }
             fixture.gateway.beginShutdown()
             try await client.execute(uri: "/readyz", method: .get) { response in
@@ -302,5 +310,20 @@ struct RouteTests {
         }
         try await fixture.cleanUp()
         await server.stop()
+    }
+
+    /// The metric families of a Prometheus exposition (`# TYPE` lines) with no, or an
+    /// empty, `# HELP` line.
+    static func familiesWithoutHelp(_ text: String) -> [String] {
+        let lines = text.split(separator: "\n")
+        let helped = Set(lines.compactMap { line -> Substring? in
+            let words = line.split(separator: " ", maxSplits: 3)
+            return words.count == 4 && words[0] == "#" && words[1] == "HELP" ? words[2] : nil
+        })
+        return lines.compactMap { line -> String? in
+            let words = line.split(separator: " ")
+            guard words.count == 4, words[0] == "#", words[1] == "TYPE", !helped.contains(words[2]) else { return nil }
+            return String(words[2])
+        }
     }
 }

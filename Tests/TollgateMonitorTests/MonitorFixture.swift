@@ -57,10 +57,11 @@ struct MonitorFixture {
     }
 
     /// A monitor in this process (its services are not started: tests call them directly).
-    func monitor(consumer: String, claimAfter: Duration = .seconds(30), webhooks: [Webhook] = [], clockOffset: Int64 = 0) throws -> Monitor {
+    func monitor(consumer: String, claimAfter: Duration = .seconds(30), webhooks: [Webhook] = [], clockOffset: Int64 = 0,
+                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws -> Monitor {
         try Monitor(configuration: MonitorConfiguration(consumer: consumer, batchSize: 50, claimAfter: claimAfter, webhooks: webhooks,
                                                         webhookAttempts: 4, webhookInitialBackoff: .milliseconds(100), clockOffsetMillis: clockOffset),
-                    redis: client, redisConfiguration: subscriberConfiguration, keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: .quiet)
+                    redis: client, redisConfiguration: subscriberConfiguration, keyPrefix: prefix, registry: registry, logger: .quiet)
     }
 
     /// Every day roll-up of acme, summed.

@@ -86,7 +86,7 @@ extension Gateway {
         case .alreadyUsed(let state):
             throw APIError(.conflict, "request_id_used", "request_id '\(requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
-            metrics.decision(result: "limited", reason: refusal.reason.rawValue, tier: tier)
+            metrics.limited(refusal, tier: tier)
             events.publish([("type", "limited"), ("node", configuration.nodeName), ("organization", plan.organization.id),
                             ("workspace", plan.workspace.id), ("key", plan.key.id), ("reason", refusal.reason.rawValue),
                             ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: now)

@@ -3,7 +3,8 @@ import Metrics
 import TollgateCore
 
 /// The gateway's metrics, created once with bounded dimensions (result, reason, tier,
-/// route — never a customer id), on a factory the caller chooses.
+/// route — never a customer id), on a factory the caller chooses. Every name is described
+/// in ``descriptions``: its HELP text on `/metrics` and, for histograms, its buckets.
 public final class GatewayMetrics: Sendable {
     private let counter: DimensionedCache<Counter>
     private let timer: DimensionedCache<Timer>
@@ -31,6 +32,12 @@ public final class GatewayMetrics: Sendable {
         counter("tollgate_decisions_total", [("result", result), ("reason", reason), ("tier", tier)]).increment()
     }
 
+    /// A 429: the decision, and tollgate_refusals_total{reason, scope, tier}.
+    func limited(_ refusal: LimitRefusal, tier: String) {
+        decision(result: "limited", reason: refusal.reason.rawValue, tier: tier)
+        counter("tollgate_refusals_total", [("reason", refusal.reason.rawValue), ("scope", refusal.scope.rawValue), ("tier", tier)]).increment()
+    }
+
     /// tollgate_settlements_total{operation, result}
     func settlement(_ operation: String, result: String) {
         counter("tollgate_settlements_total", [("operation", operation), ("result", result)]).increment()
@@ -45,4 +52,25 @@ public final class GatewayMetrics: Sendable {
     func requestDuration(route: String, status: Int, nanoseconds: Int64) {
         timer("tollgate_request_duration_seconds", [("route", route), ("status", String(status / 100) + "xx")]).recordNanoseconds(nanoseconds)
     }
+
+    /// What each of the gateway's metrics measures (Docs/operations.md#metrics lists them too).
+    public static let descriptions: [MetricDescription] = [
+        MetricDescription("tollgate_decisions_total", help: "Reservation decisions and refused requests, by result (allowed, limited, degraded: failed open, unavailable: failed closed, rejected: bad input or auth), reason (limit, duplicate or error code) and governing tier."),
+        MetricDescription("tollgate_refusals_total", help: "Reservations refused with 429 by a limit, by reason (tpm, rpm, budget_daily, budget_monthly, user_cap, too_large), level of the limit (organization, workspace, key, user) and governing tier."),
+        MetricDescription("tollgate_settlements_total", help: "Commits, records and releases applied, by operation and result (settled, counted, duplicate; released, alreadyReleased, ...)."),
+        MetricDescription("tollgate_redis_errors_total", help: "Redis calls that failed because Redis was unavailable, by client error kind."),
+        MetricDescription("tollgate_request_duration_seconds", help: "Time to answer an API call, from request to response, by route and status class.", buckets: .durations([
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        ])),
+        MetricDescription("tollgate_circuit_breaker_state", help: "This node's circuit breaker around Redis: 0 closed, 1 half-open (a probe may pass), 2 open (calls do not try Redis)."),
+        MetricDescription("tollgate_config_version", help: "Version of the configuration document this node has loaded."),
+        MetricDescription("tollgate_spool_depth", help: "Calls in this node's spool, and in an unfinished replay, waiting for Redis."),
+        MetricDescription("tollgate_spooled_total", help: "Commits, records and releases written to the spool because Redis was unavailable."),
+        MetricDescription("tollgate_spool_replayed_total", help: "Spool entries applied to Redis after it came back."),
+        MetricDescription("tollgate_holds_created_total", help: "Reservations admitted: holds created."),
+        // The spool's own gauges (its entries and the age of the oldest one).
+        MetricDescription("tollgate_spool_entries", help: "Calls in this node's spool, and in an unfinished replay, waiting for Redis."),
+        MetricDescription("tollgate_spool_oldest_entry_age_seconds", help: "Age of the oldest call in this node's spool; 0 when the spool is empty."),
+    ]
 }

@@ -39,13 +39,7 @@ public final class Gateway: Sendable {
         self.logger = logger
         scripts = try QuotaScripts.load()
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Decisions take well under a millisecond: buckets from 100 µs.
-        factory.durationHistogramBuckets["tollgate_request_duration_seconds"] = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-        ]
-        let metrics = GatewayMetrics(factory: factory)
+        let metrics = GatewayMetrics(factory: DescribedMetricsFactory(registry: registry, descriptions: GatewayMetrics.descriptions))
         self.metrics = metrics
         breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { before, after in
             Gateway.reportBreaker(from: before, to: after, metrics: metrics, logger: logger)

@@ -125,8 +125,10 @@ final class AlertEvaluator: Service, Sendable {
             }
             spendByTier[tier.name] = totals
         }
+        let currency = configuration.settings.currency
         for (tier, totals) in spendByTier {
-            monitor.metrics.tierSpend(tier: tier, spent: Double(totals.spent) / 1e9, remaining: totals.remaining.map { Double($0) / 1e9 })
+            monitor.metrics.tierSpend(tier: tier, currency: currency, spent: Money(nanos: totals.spent, currency: currency),
+                                      remaining: totals.remaining.map { Money(nanos: $0, currency: currency) })
         }
         return fired
     }

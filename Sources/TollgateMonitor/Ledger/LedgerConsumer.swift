@@ -137,12 +137,30 @@ struct LedgerConsumer: Service {
         arguments += retention.map { $0 as any RedisArgument }
         arguments += perEntry
         do {
-            let counted = try await monitor.redis.run(monitor.scripts.rollup, keys: [ledger] + keyList, arguments: arguments).int ?? 0
-            monitor.metrics.entriesRolledUp.increment(by: Int(counted))
+            let reply = try await monitor.redis.run(monitor.scripts.rollup, keys: [ledger] + keyList, arguments: arguments)
+            guard let flags = reply.string, flags.utf8.count == entries.count else {
+                monitor.logger.error("unexpected roll-up reply", metadata: ["ledger.partition": "\(partition)", "redis.reply": "\(reply)"])
+                return
+            }
+            var counted = 0
+            for (entry, flag) in zip(entries, flags.utf8) where flag == UInt8(ascii: "1") {
+                counted += 1
+                recordMetrics(of: entry, snapshot: snapshot)
+            }
+            monitor.metrics.entriesRolledUp.increment(by: counted)
         } catch {
             // Not acknowledged: the entries stay pending and are taken over later.
             monitor.logger.error("roll-up failed", metadata: ["ledger.partition": "\(partition)", "redis.error": "\(error)"])
         }
+    }
+
+    /// The business metrics of one counted entry, its labels bounded by the configuration:
+    /// a model the price catalogue does not name and a tier it does not define are `other`.
+    func recordMetrics(of entry: LedgerEntry, snapshot: MonitorSnapshot) {
+        let configuration = snapshot.configuration
+        let model = configuration.pricing.entry(named: entry.model) == nil ? "other" : entry.model
+        let tier = configuration.tiers[entry.tier] == nil ? "other" : entry.tier
+        monitor.metrics.settled(entry, model: model, tier: tier, currency: configuration.settings.currency)
     }
 
     /// Trims each stream below the oldest entry some group still needs, and records the lag.

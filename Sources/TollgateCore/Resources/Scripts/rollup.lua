@@ -15,19 +15,21 @@
 --   input, cached input, cache write, output, reasoning tokens, cost (nanos)
 --
 -- A roll-up hash field is "<dimensions>\t<metric>", metric one of requests, input,
--- cached_input, cache_write, output, reasoning, cost. Reply: entries counted.
+-- cached_input, cache_write, output, reasoning, cost. Reply: one character per entry, in
+-- ARGV order: '1' if this call counted it, '0' if it had been acknowledged before.
 
 local METRICS = { 'requests', 'input', 'cached_input', 'cache_write', 'output', 'reasoning', 'cost' }
 local LARGE = 70368744177664 -- 2^46: larger costs are added one by one, never summed in Lua
 local group, E, H = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = #KEYS
 local base = 3 + (n - 1)
-local sums, hourly, counted = {}, {}, 0
+local sums, hourly, counted = {}, {}, {}
 
 for i = 0, E - 1 do
   local b = base + i * 12
-  if redis.call('XACK', KEYS[1], group, ARGV[b + 1]) == 1 then
-    counted = counted + 1
+  local acknowledged = redis.call('XACK', KEYS[1], group, ARGV[b + 1]) == 1
+  counted[i + 1] = acknowledged and '1' or '0'
+  if acknowledged then
     local dims, cost = ARGV[b + 2], tonumber(ARGV[b + 12])
     for k = 3, 5 do
       local key = tonumber(ARGV[b + k])
@@ -63,4 +65,4 @@ for key, cost in pairs(hourly) do
   if cost ~= 0 then redis.call('INCRBY', KEYS[key], cost) end
   redis.call('EXPIRE', KEYS[key], ARGV[2 + key])
 end
-return counted
+return table.concat(counted)
