@@ -5,13 +5,13 @@ import TollgateRedis
 /// Options every admin command shares: where Redis is, who is acting, how to print.
 public struct AdminOptions: ParsableArguments {
     @Option(name: .long, help: "Redis URL: redis://[user:password@]host:port[/db], or redis+cluster://host:port[,host:port...] (or TOLLGATE_REDIS_URL).")
-    public var redis: String = Environment.value("TOLLGATE_REDIS_URL") ?? "redis://127.0.0.1:6379"
+    public var redis: String = EnvironmentSettings.redisURL.value ?? "redis://127.0.0.1:6379"
 
     @Option(name: .long, help: "Prefix of every Redis key of this deployment (or TOLLGATE_KEY_PREFIX).")
-    public var prefix: String = Environment.value("TOLLGATE_KEY_PREFIX") ?? "tg"
+    public var prefix: String = EnvironmentSettings.keyPrefix.value ?? "tg"
 
     @Option(name: .long, help: "Who makes the change, for the audit log (or TOLLGATE_ACTOR; default: $USER).")
-    public var actor: String = Environment.value("TOLLGATE_ACTOR") ?? Environment.value("USER") ?? "admin"
+    public var actor: String = EnvironmentSettings.actor.value ?? Environment.value("USER") ?? "admin"
 
     @Flag(name: .long, help: "Print JSON.")
     public var json = false
@@ -22,6 +22,7 @@ public struct AdminOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
+        try EnvironmentSettings.actor.validate()
         try Self.validate(redis: redis, prefix: prefix)
         guard !(json && csv) else { throw ValidationError("choose one of --json and --csv") }
         guard !actor.isEmpty, actor.count <= 128 else { throw ValidationError("--actor must be 1-128 characters") }
@@ -31,12 +32,14 @@ public struct AdminOptions: ParsableArguments {
 
     /// Checks a `--redis` URL and a `--prefix`: shared by every command that names them.
     public static func validate(redis: String, prefix: String) throws {
+        try EnvironmentSettings.redisURL.validate()
+        try EnvironmentSettings.keyPrefix.validate()
         do {
             _ = try RedisConnector.parse(redis)
         } catch {
             throw ValidationError(error.message)
         }
-        guard !prefix.isEmpty, !prefix.contains("{"), !prefix.contains("}"), !prefix.contains(" ") else {
+        guard EnvironmentSettings.isKeyPrefix(prefix) else {
             throw ValidationError("--prefix must be non-empty, without braces or spaces")
         }
     }

@@ -22,14 +22,14 @@ struct MonitorCommand: AsyncParsableCommand {
     @Option(help: "This monitor's name among its peers (default: host-pid).")
     var consumer: String = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
 
-    @Option(help: "Port of /metrics and /healthz on --metrics-host; 0 for none (or TOLLGATE_METRICS_PORT).")
-    var metricsPort: Int = Int(Environment.value("TOLLGATE_METRICS_PORT") ?? "") ?? 0
+    @Option(help: "Port of /metrics and /healthz on --metrics-host, 0-65535; 0 for none (or TOLLGATE_METRICS_PORT).")
+    var metricsPort: Int = EnvironmentSettings.metricsPort.value ?? 0
 
     @Option(help: "Address /metrics listens on.")
     var metricsHost: String = "127.0.0.1"
 
     @Option(name: .customLong("webhook"), help: "URL alerts are POSTed to (repeatable; or TOLLGATE_WEBHOOK_URL).")
-    var webhooks: [String] = Environment.value("TOLLGATE_WEBHOOK_URL").map { [$0] } ?? []
+    var webhooks: [String] = EnvironmentSettings.webhookURL.value.map { [$0] } ?? []
 
     @Option(help: "Secret signing webhook calls (HMAC-SHA256; or TOLLGATE_WEBHOOK_SECRET).")
     var webhookSecret: String = Environment.value("TOLLGATE_WEBHOOK_SECRET") ?? ""
@@ -46,12 +46,16 @@ struct MonitorCommand: AsyncParsableCommand {
     @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
+        try EnvironmentSettings.metricsPort.validate()
+        try EnvironmentSettings.webhookURL.validate()
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be between 0 and 65535") }
         guard webhooks.isEmpty || webhookSecret.count >= 16 else { throw ValidationError("--webhook-secret must be at least 16 characters when a webhook is given") }
-        for url in webhooks where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+        for url in webhooks where !EnvironmentSettings.isWebURL(url) {
             throw ValidationError("--webhook '\(url)' must be an http:// or https:// URL")
         }
-        guard alertSeconds > 0, expirySeconds > 0, claimSeconds > 0 else { throw ValidationError("intervals must be positive") }
+        for (flag, seconds) in [("--alert-seconds", alertSeconds), ("--expiry-seconds", expirySeconds), ("--claim-seconds", claimSeconds)] {
+            guard seconds >= 0.01, seconds <= 86_400 else { throw ValidationError("\(flag) must be between 0.01 and 86400 seconds") }
+        }
         guard !consumer.isEmpty, consumer.count <= 200 else { throw ValidationError("--consumer must be 1-200 characters") }
     }
 

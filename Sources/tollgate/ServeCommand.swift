@@ -20,10 +20,10 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
 
     @Option(help: "Address to listen on (or TOLLGATE_HOST).")
-    var host: String = Environment.value("TOLLGATE_HOST") ?? "127.0.0.1"
+    var host: String = EnvironmentSettings.host.value ?? "127.0.0.1"
 
-    @Option(help: "Port to listen on (or TOLLGATE_PORT).")
-    var port: Int = Int(Environment.value("TOLLGATE_PORT") ?? "") ?? 8080
+    @Option(help: "Port to listen on, 1-65535 (or TOLLGATE_PORT).")
+    var port: Int = EnvironmentSettings.port.value ?? 8080
 
     @Option(help: "Spool file for commits that cannot reach Redis (or TOLLGATE_SPOOL).")
     var spool: String = Environment.value("TOLLGATE_SPOOL") ?? "tollgate-spool.jsonl"
@@ -52,10 +52,13 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
+        try EnvironmentSettings.host.validate()
+        try EnvironmentSettings.port.validate()
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
-        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must not be negative") }
-        guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+        guard spoolLimit >= 1_024 else { throw ValidationError("--spool-limit must be at least 1024 bytes") }
+        guard (0...3_600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 0 and 3600") }
+        guard (10...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
         guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
         guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
     }

@@ -6,7 +6,7 @@ import TollgateAdmin
 /// offset the tests use.
 struct ServiceOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or TOLLGATE_LOG_LEVEL).")
-    var logLevel: String = Environment.value("TOLLGATE_LOG_LEVEL") ?? "info"
+    var logLevel: String = EnvironmentSettings.logLevel.value ?? "info"
 
     @Flag(help: "Plain-text logs instead of JSON lines.")
     var plainLogs = false
@@ -15,6 +15,7 @@ struct ServiceOptions: ParsableArguments {
     var clockOffsetMs: Int64 = 0
 
     func validate() throws {
+        try EnvironmentSettings.logLevel.validate()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
     }
 

@@ -15,12 +15,14 @@ struct CLI {
         var errors: String
     }
 
+    /// Runs `tollgate` with `arguments`; `environment` adds to (or replaces) the variables
+    /// naming this CLI's Redis, prefix and actor.
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+    func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
+        let base = ["TOLLGATE_REDIS_URL": redisURL, "TOLLGATE_KEY_PREFIX": prefix, "TOLLGATE_ACTOR": "tester"]
         let process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments,
-                                       environment: ["TOLLGATE_REDIS_URL": redisURL, "TOLLGATE_KEY_PREFIX": prefix, "TOLLGATE_ACTOR": "tester"],
-                                       separateErrors: true)
-        let status = await process.wait(timeout: .seconds(60))
+                                       environment: base.merging(environment) { $1 }, separateErrors: true)
+        let status = await process.wait(timeout: timeout)
         return Result(status: status, output: process.output, errors: process.errors)
     }
 
