@@ -104,7 +104,7 @@ final class ConnectionWorker: @unchecked Sendable {
     private func wait(now: UInt64, closing: Bool) {
         var timeout = pollTimeout(now: now)
         if case .ready = state, !waiting.isEmpty { timeout = 0 }
-        // Ask for an eventfd poke only when no reply is on its way: a reply is the cue to
+        // Ask for a wake-up pipe byte only when no reply is on its way: a reply is the cue to
         // send what queued up meanwhile.
         let inFlight: Bool = { if case .ready = state { return !inflight.isEmpty }; return false }()
         if timeout != 0 && !inFlight && !connection.prepareToSleep() { timeout = 0 }

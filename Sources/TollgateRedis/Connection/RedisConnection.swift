@@ -7,11 +7,11 @@ import Synchronization
 /// OS thread (the ``ConnectionWorker``) that owns the socket and the hiredis context.
 ///
 /// No hiredis call runs on Swift's cooperative pool or on a NIO event loop: callers only
-/// append to the inbox under a lock and, when the worker is idle, poke an eventfd.
+/// append to the inbox under a lock and, when the worker is idle, write a byte to its wake-up pipe.
 final class RedisConnection: Sendable {
     struct Inbox {
         var commands: [PendingCommand] = []
-        /// The worker is (about to be) blocked in `poll` and wants an eventfd poke for new work.
+        /// The worker is (about to be) blocked in `poll` and wants a byte on its wake-up pipe for new work.
         var sleeping = false
         var closing = false
     }
