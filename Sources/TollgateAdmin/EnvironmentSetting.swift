@@ -60,9 +60,7 @@ public enum EnvironmentSettings {
 
     public static let port = EnvironmentSetting.integer("TOLLGATE_PORT", flag: "--port", in: 1...65_535)
 
-    public static let host = EnvironmentSetting.text("TOLLGATE_HOST", flag: "--host", accepts: "a host name or IP address without spaces") {
-        !$0.contains(where: \.isWhitespace)
-    }
+    public static let host = EnvironmentSetting.text("TOLLGATE_HOST", flag: "--host", accepts: "a host name or IP address without spaces", where: isHost)
 
     public static let metricsPort = EnvironmentSetting.integer("TOLLGATE_METRICS_PORT", flag: "--metrics-port", in: 0...65_535)
 
@@ -76,6 +74,10 @@ public enum EnvironmentSettings {
 
     public static func isKeyPrefix(_ prefix: String) -> Bool {
         !prefix.isEmpty && !prefix.contains("{") && !prefix.contains("}") && !prefix.contains(where: \.isWhitespace)
+    }
+
+    public static func isHost(_ host: String) -> Bool {
+        !host.isEmpty && !host.contains(where: \.isWhitespace)
     }
 
     public static func isWebURL(_ url: String) -> Bool {

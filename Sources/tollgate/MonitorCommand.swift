@@ -48,6 +48,7 @@ struct MonitorCommand: AsyncParsableCommand {
     func validate() throws {
         try EnvironmentSettings.metricsPort.validate()
         try EnvironmentSettings.webhookURL.validate()
+        guard EnvironmentSettings.isHost(metricsHost) else { throw ValidationError("--metrics-host must be a host name or IP address without spaces") }
         guard (0...65_535).contains(metricsPort) else { throw ValidationError("--metrics-port must be between 0 and 65535") }
         guard webhooks.isEmpty || webhookSecret.count >= 16 else { throw ValidationError("--webhook-secret must be at least 16 characters when a webhook is given") }
         for url in webhooks where !EnvironmentSettings.isWebURL(url) {

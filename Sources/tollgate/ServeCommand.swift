@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         try EnvironmentSettings.host.validate()
         try EnvironmentSettings.port.validate()
+        guard EnvironmentSettings.isHost(host) else { throw ValidationError("--host must be a host name or IP address without spaces") }
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
         guard spoolLimit >= 1_024 else { throw ValidationError("--spool-limit must be at least 1024 bytes") }

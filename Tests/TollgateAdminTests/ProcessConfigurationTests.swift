@@ -22,6 +22,8 @@ import Testing
         (["tier", "list"], ["TOLLGATE_REDIS_URL": "localhost"], "TOLLGATE_REDIS_URL='localhost'", "redis://"),
         (["serve", "--port", "abc"], [:], "--port", "1-65535"),
         (["serve", "--port", "0"], [:], "--port", "between 1 and 65535"),
+        (["serve", "--host", "local host"], [:], "--host", "without spaces"),
+        (["monitor", "--metrics-host", ""], [:], "--metrics-host", "without spaces"),
         (["serve", "--drain-seconds", "inf"], [:], "--drain-seconds", "between 0 and 3600"),
         (["serve", "--poll-ms", "5"], [:], "--poll-ms", "between 10 and 60000"),
         (["serve", "--spool-limit=-1"], [:], "--spool-limit", "at least 1024"),
