@@ -33,6 +33,11 @@ public struct MonitorConfiguration: Sendable {
     /// Attempts per webhook delivery (the first and the retries), with doubling backoff.
     public var webhookAttempts: Int
     public var webhookInitialBackoff: Duration
+    /// Sends in flight per webhook: an endpoint that hangs holds at most this many.
+    public var webhookConcurrency: Int
+    /// Alerts waiting per webhook; beyond, an alert is dropped for that webhook (counted in
+    /// `tollgate_monitor_alert_deliveries_failed_total` and logged).
+    public var webhookQueueLimit: Int
     /// Added to Redis' clock by every script (0 in production; tests only).
     public var clockOffsetMillis: Int64
 
@@ -41,7 +46,8 @@ public struct MonitorConfiguration: Sendable {
                 trimInterval: Duration = .seconds(30), configurationPollInterval: Duration = .milliseconds(500),
                 hourRetentionSeconds: Int = 8 * 86_400, dayRetentionSeconds: Int = 400 * 86_400, monthRetentionSeconds: Int = 5 * 366 * 86_400,
                 saturationRatio: Double = 0.95, webhooks: [Webhook] = [], webhookAttempts: Int = 5,
-                webhookInitialBackoff: Duration = .milliseconds(250), clockOffsetMillis: Int64 = 0) {
+                webhookInitialBackoff: Duration = .milliseconds(250), webhookConcurrency: Int = 4, webhookQueueLimit: Int = 1_000,
+                clockOffsetMillis: Int64 = 0) {
         self.consumer = consumer
         self.group = group
         self.batchSize = batchSize
@@ -58,6 +64,8 @@ public struct MonitorConfiguration: Sendable {
         self.webhooks = webhooks
         self.webhookAttempts = webhookAttempts
         self.webhookInitialBackoff = webhookInitialBackoff
+        self.webhookConcurrency = webhookConcurrency
+        self.webhookQueueLimit = webhookQueueLimit
         self.clockOffsetMillis = clockOffsetMillis
     }
 }

@@ -189,7 +189,7 @@ struct MonitorTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
             group.addTask { try await monitor.alerts.run() }
-            try await Task.sleep(for: .milliseconds(300))
+            try await waitUntilListening(port: port)
             let snapshot = try #require(await monitor.snapshot())
             try await fixture.record("w1", input: 6_000)
             #expect(await AlertEvaluator(monitor: monitor).evaluate(snapshot).count == 1)
