@@ -11,10 +11,7 @@ public struct MonitorSnapshot: Sendable {
     public let version: Int64
 
     /// The organisation's budget-period timezone (its tier's), UTC if unknown.
-    public func timezone(of organization: String) -> TimeZone {
-        configuration.organizations[organization].flatMap { configuration.tiers[$0.tier] }.flatMap { TimeZone(identifier: $0.timezone) }
-            ?? TimeZone(identifier: "UTC")!
-    }
+    public func timezone(of organization: String) -> TimeZone { configuration.timezone(of: organization) }
 }
 
 /// One monitor process: rolls the ledger up, expires abandoned holds, raises alerts. Any

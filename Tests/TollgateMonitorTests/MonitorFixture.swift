@@ -18,8 +18,6 @@ struct MonitorFixture {
 
     static func make(tier: Tier = Tier(name: "standard", limits: Limits(monthlyBudget: try! Money(decimal: "1.00")), holdSeconds: 30),
                      name: String = #function) async throws -> MonitorFixture {
-        let client = try await TestRedis.client(connections: 2)
-        let prefix = uniquePrefix(name)
         let configuration = TollgateConfiguration(
             pricing: PriceCatalogue([ModelPricing(model: "test-model", provider: "test",
                                                   versions: [PriceVersion(version: 1, effectiveFrom: 0, prices: try TokenPrices(input: "1.00", output: "2.00"))])]),
@@ -27,6 +25,13 @@ struct MonitorFixture {
             organizations: [Organization(id: "acme", tier: tier.name)],
             workspaces: [Workspace(id: "web", organization: "acme")],
             keys: [APIKey(id: "k1", workspace: "web"), APIKey(id: "k2", workspace: "web")])
+        return try await make(configuration: configuration, name: name)
+    }
+
+    /// A deployment of `configuration` (it must price `test-model`).
+    static func make(configuration: TollgateConfiguration, name: String = #function) async throws -> MonitorFixture {
+        let client = try await TestRedis.client(connections: 2)
+        let prefix = uniquePrefix(name)
         try await ConfigurationStore(redis: client, keys: KeyLayout(prefix: prefix)).update { current in
             current = configuration
             return ConfigurationStore.Change(actor: "test", action: "replace")

@@ -8,34 +8,50 @@ struct LevelSelection: ParsableArguments {
     @Option(name: .customLong("org"), help: "The organization.") var organization: String
     @Option(help: "A workspace of it.") var workspace: String?
     @Option(help: "An API key of it.") var key: String?
-    @Option(help: "An end user (a per-user cap).") var user: String?
+    @Option(help: "An end user (a per-user cap; with --workspace or --key, the cap of that workspace's tier).") var user: String?
 
-    /// The narrowest level named, checked against the configuration.
-    func level(in configuration: TollgateConfiguration) throws -> LevelPlan {
+    /// The narrowest level named, checked against the configuration. A user's caps are those of
+    /// the tier governing the workspace named (`--workspace`, or `--key`'s), else of the one tier
+    /// that caps users in the organization; `needsLimits` false (corrections) skips that choice.
+    func level(in configuration: TollgateConfiguration, needsLimits: Bool = true) throws -> LevelPlan {
         guard let org = configuration.organizations[organization], let orgTier = configuration.tiers[org.tier] else {
             throw AdminError("unknown organization '\(organization)'")
         }
+        var apiKey: APIKey?
         if let key {
-            guard let apiKey = configuration.keys[key], configuration.workspaces[apiKey.workspace]?.organization == organization else {
+            guard let found = configuration.keys[key], configuration.workspaces[found.workspace]?.organization == organization else {
                 throw AdminError("unknown key '\(key)' in organization '\(organization)'")
             }
-            return LevelPlan(scope: .key, id: key, limits: apiKey.overrides)
+            apiKey = found
         }
+        var named: Workspace?
         if let workspace {
             guard let ws = configuration.workspaces[workspace], ws.organization == organization else {
                 throw AdminError("unknown workspace '\(workspace)' in organization '\(organization)'")
             }
-            return LevelPlan(scope: .workspace, id: workspace, limits: (ws.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(ws.overrides))
+            named = ws
+        }
+        if let apiKey, let named, apiKey.workspace != named.id {
+            throw AdminError("key '\(apiKey.id)' is not in workspace '\(named.id)'")
         }
         if let user {
             guard !user.isEmpty, user.count <= 128 else { throw AdminError.invalid("--user must be 1-128 characters") }
-            return LevelPlan(scope: .user, id: user, limits: Limits(tpm: orgTier.userCaps?.tpm, dailyBudget: orgTier.userCaps?.dailySpend))
+            guard needsLimits else { return LevelPlan(scope: .user, id: user, limits: .none) }
+            let tier: Tier?
+            if let ws = named ?? apiKey.flatMap({ configuration.workspaces[$0.workspace] }) {
+                tier = configuration.governingTier(of: ws)
+            } else {
+                let capping = configuration.userCapTiers(of: organization)
+                guard capping.count <= 1 else {
+                    throw AdminError("users of '\(organization)' have different caps in different workspaces (tiers \(capping.map(\.name).joined(separator: ", "))): name --workspace or --key")
+                }
+                tier = capping.first
+            }
+            return tier?.userLevel(user) ?? LevelPlan(scope: .user, id: user, limits: .none)
         }
-        return LevelPlan(scope: .organization, id: organization, limits: orgTier.limits.applying(org.overrides))
-    }
-
-    static func timezone(_ configuration: TollgateConfiguration, organization: String) -> TimeZone {
-        configuration.organizations[organization].flatMap { configuration.tiers[$0.tier] }.flatMap { TimeZone(identifier: $0.timezone) } ?? TimeZone(identifier: "UTC")!
+        if let apiKey { return configuration.keyLevel(apiKey) }
+        if let named { return configuration.workspaceLevel(named) }
+        return configuration.organizationLevel(org, tier: orgTier)
     }
 }
 
@@ -61,7 +77,7 @@ public struct BudgetCommand: AsyncParsableCommand {
             try await AdminContext.run(options) { context in
                 let configuration = try await context.load().configuration
                 let level = try selection.level(in: configuration)
-                let timezone = LevelSelection.timezone(configuration, organization: selection.organization)
+                let timezone = configuration.timezone(of: selection.organization)
                 let quota = try await context.engine(configuration).quota(organization: selection.organization, levels: [level], timezone: timezone, settings: configuration.settings)
                 let usage = quota.levels[0]
                 func remaining(_ limit: Money?, _ spent: Money, _ held: Money) -> String {
@@ -113,9 +129,9 @@ public struct BudgetCommand: AsyncParsableCommand {
         let (period, reason) = (correction.period, correction.reason)
         try await AdminContext.run(options) { context in
             let configuration = try await context.load().configuration
-            let level = try selection.level(in: configuration)
+            let level = try selection.level(in: configuration, needsLimits: false)
             let credit = try amount.map { try InputParsing.money($0, currency: configuration.settings.currency, option: "--amount") }
-            let timezone = LevelSelection.timezone(configuration, organization: selection.organization)
+            let timezone = configuration.timezone(of: selection.organization)
             let (before, after) = try await context.engine(configuration).adjustBudget(
                 organization: selection.organization, level: level, period: period == "day" ? .day : .month, credit: credit,
                 timezone: timezone, settings: configuration.settings)

@@ -23,26 +23,15 @@ public struct StatusCommand: AsyncParsableCommand {
             let engine = try context.engine(configuration)
             var rows: [[String: String]] = []
             for org in configuration.organizations.values.sorted(by: { $0.id < $1.id }) where organization == nil || org.id == organization {
-                guard let tier = configuration.tiers[org.tier] else { continue }
-                var levels = [LevelPlan(scope: .organization, id: org.id, limits: tier.limits.applying(org.overrides))]
-                for ws in configuration.workspaces.values where ws.organization == org.id {
-                    levels.append(LevelPlan(scope: .workspace, id: ws.id, limits: (ws.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(ws.overrides)))
-                    for key in configuration.keys.values where key.workspace == ws.id && !key.overrides.isEmpty {
-                        levels.append(LevelPlan(scope: .key, id: key.id, limits: key.overrides))
-                    }
-                }
-                if let caps = tier.userCaps, !caps.isEmpty {
-                    for user in try await users(context, organization: org.id, partitions: configuration.settings.partitions) {
-                        levels.append(LevelPlan(scope: .user, id: user, limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
-                    }
-                }
-                let timezone = TimeZone(identifier: tier.timezone) ?? TimeZone(identifier: "UTC")!
-                let quota = try await engine.quota(organization: org.id, levels: levels, timezone: timezone, settings: configuration.settings)
-                for usage in quota.levels {
+                let users = configuration.userCapTiers(of: org.id).isEmpty ? [] : try await engine.users(organization: org.id)
+                guard let governed = configuration.governedLevels(of: org.id, users: users) else { continue }
+                let quota = try await engine.quota(organization: org.id, levels: governed.map(\.level), timezone: configuration.timezone(of: org.id),
+                                                   settings: configuration.settings)
+                for (usage, level) in zip(quota.levels, governed) {
                     for (limit, used, maximum) in Self.figures(usage) where maximum > 0 {
                         let percent = Int((used * 100) / maximum)
                         guard percent >= threshold else { continue }
-                        rows.append(["organization": org.id, "level": usage.level.scope.rawValue, "id": usage.level.id, "limit": limit,
+                        rows.append(["organization": org.id, "level": usage.level.scope.rawValue, "id": usage.level.id, "tier": level.tier.name, "limit": limit,
                                      "used": Self.show(used, money: limit.contains("budget"), currency: configuration.settings.currency),
                                      "of": Self.show(maximum, money: limit.contains("budget"), currency: configuration.settings.currency),
                                      "percent": String(percent), "state": percent >= 100 ? "OVER" : "near"])
@@ -50,7 +39,7 @@ public struct StatusCommand: AsyncParsableCommand {
                 }
             }
             rows.sort { Int($0["percent"]!)! > Int($1["percent"]!)! }
-            context.output.table(["organization", "level", "id", "limit", "used", "of", "percent", "state"], rows)
+            context.output.table(["organization", "level", "id", "tier", "limit", "used", "of", "percent", "state"], rows)
         }
     }
 
@@ -69,22 +58,6 @@ public struct StatusCommand: AsyncParsableCommand {
 
     static func show(_ value: Int64, money: Bool, currency: Currency) -> String {
         money ? Money(nanos: value, currency: currency).decimalString : String(value)
-    }
-
-    /// End users with live counters in the organization's state hash.
-    func users(_ context: AdminContext, organization: String, partitions: Int) async throws -> [String] {
-        let key = KeyLayout(prefix: context.options.prefix, partitions: partitions).state(organization: organization)
-        var users: [String] = []
-        var cursor = "0"
-        repeat {
-            let reply = try await context.redis.send(.keyed("HSCAN", key, cursor, "MATCH", "u:*", "COUNT", 500))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let items = parts[1].array else { break }
-            cursor = next
-            for index in stride(from: 0, to: items.count, by: 2) {
-                if let field = items[index].string { users.append(String(field.dropFirst(2))) }
-            }
-        } while cursor != "0" && users.count < 10_000
-        return users
     }
 }
 

@@ -46,7 +46,8 @@ public struct RequestPlan: Sendable {
     public var key: APIKey
     /// The tier that governs behaviour: the workspace's if it has one, else the organisation's.
     public var tier: Tier
-    /// Key, workspace, organisation, then the user cap if the tier has one and a user is named.
+    /// Key, workspace, organisation, then the user cap if the tier has one and a user is named
+    /// (see ``TollgateConfiguration/governingTier(of:)``: the one place these are decided).
     public var levels: [LevelPlan]
     /// UTC offset of the organisation's timezone at the request's time, in milliseconds.
     public var timezoneOffsetMillis: Int64
@@ -93,20 +94,13 @@ extension TollgateConfiguration {
             if key.suspended { throw PlanError(.suspended, "the api_key is suspended") }
         }
 
-        let workspaceTier = workspace.tier.flatMap { tiers[$0] }
-        let tier = workspaceTier ?? orgTier
-        var levels = [
-            LevelPlan(scope: .key, id: key.id, limits: key.overrides),
-            LevelPlan(scope: .workspace, id: workspace.id, limits: (workspaceTier?.limits ?? .none).applying(workspace.overrides)),
-            LevelPlan(scope: .organization, id: organization.id, limits: orgTier.limits.applying(organization.overrides)),
-        ]
-        if let caps = tier.userCaps, !caps.isEmpty, let user, !user.isEmpty {
-            levels.append(LevelPlan(scope: .user, id: user, limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
-        }
-        let timezone = TimeZone(identifier: orgTier.timezone) ?? TimeZone(identifier: "UTC")!
-        let offset = Int64(timezone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1000))) * 1000
+        let tier = governingTier(of: workspace) ?? orgTier
+        var levels = [keyLevel(key), workspaceLevel(workspace), organizationLevel(organization, tier: orgTier)]
+        if let user, !user.isEmpty, let level = tier.userLevel(user) { levels.append(level) }
+        let zone = timezone(of: organization.id)
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1000))) * 1000
         return RequestPlan(organization: organization, workspace: workspace, key: key, tier: tier, levels: levels,
-                           timezoneOffsetMillis: offset, timezone: timezone)
+                           timezoneOffsetMillis: offset, timezone: zone)
     }
 
     /// The price `model` is charged at under `plan`, at `time`: refused when the model is

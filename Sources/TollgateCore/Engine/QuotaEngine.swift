@@ -158,9 +158,7 @@ public struct QuotaEngine: Sendable {
         var levels = plan.levels
         // Without the user named, a reservation's user cap is still settled: the script takes
         // the user from the reservation (an empty field).
-        if request.user == nil, let caps = plan.tier.userCaps, !caps.isEmpty {
-            levels.append(LevelPlan(scope: .user, id: "", limits: Limits(tpm: caps.tpm, dailyBudget: caps.dailySpend)))
-        }
+        if request.user == nil, let level = plan.tier.userLevel("") { levels.append(level) }
         var numbers = PackedNumbers()
         numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
                        Int64(settings.idempotencyHours) * 3_600_000)
@@ -255,6 +253,24 @@ public struct QuotaEngine: Sendable {
         }
         let resets = PeriodCalendar(timezone: timezone).resets(after: now)
         return QuotaSnapshot(now: now, levels: levels, dayResetsAt: resets.day, monthResetsAt: resets.month)
+    }
+
+    /// End users with counters in `organization`'s state hash (at most `limit`), for reading
+    /// their quotas: `status` and the monitor's alerts.
+    public func users(organization: String, limit: Int = 10_000) async throws(EngineError) -> [String] {
+        let key = keys.state(organization: organization)
+        var users: [String] = []
+        var cursor = "0"
+        repeat {
+            let reply = try await run(.keyed("HSCAN", key, cursor, "MATCH", "u:*", "COUNT", 500))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let items = parts[1].array else { throw .unexpected(reply, "HSCAN") }
+            cursor = next
+            for index in stride(from: 0, to: items.count, by: 2) {
+                guard let field = items[index].string else { throw .unexpected(reply, "HSCAN") }
+                users.append(String(field.dropFirst(2)))
+            }
+        } while cursor != "0" && users.count < limit
+        return Array(users.prefix(limit))
     }
 
     // MARK: Corrections

@@ -38,18 +38,13 @@ final class AlertEvaluator: Service, Sendable {
         var spendByTier: [String: (spent: Int64, remaining: Int64?)] = [:]
         for organization in configuration.organizations.values.sorted(by: { $0.id < $1.id }) {
             guard let tier = configuration.tiers[organization.tier] else { continue }
-            let timezone = snapshot.timezone(of: organization.id)
-            var levels = [LevelPlan(scope: .organization, id: organization.id, limits: tier.limits.applying(organization.overrides))]
-            for workspace in configuration.workspaces.values where workspace.organization == organization.id {
-                let limits = (workspace.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(workspace.overrides)
-                if !limits.isEmpty { levels.append(LevelPlan(scope: .workspace, id: workspace.id, limits: limits)) }
-                for key in configuration.keys.values where key.workspace == workspace.id && !key.overrides.isEmpty {
-                    levels.append(LevelPlan(scope: .key, id: key.id, limits: key.overrides))
-                }
-            }
+            let timezone = configuration.timezone(of: organization.id)
+            let governed: [GovernedLevel]
             let quota: QuotaSnapshot
             do {
-                quota = try await engine.quota(organization: organization.id, levels: levels, timezone: timezone, settings: configuration.settings)
+                let users = configuration.userCapTiers(of: organization.id).isEmpty ? [] : try await engine.users(organization: organization.id)
+                governed = configuration.governedLevels(of: organization.id, users: users) ?? []
+                quota = try await engine.quota(organization: organization.id, levels: governed.map(\.level), timezone: timezone, settings: configuration.settings)
             } catch {
                 monitor.logger.warning("alert evaluation skipped an organization", metadata: ["alert.organization": "\(organization.id)", "redis.error": "\(error)"])
                 continue
@@ -57,7 +52,7 @@ final class AlertEvaluator: Service, Sendable {
             let day = PeriodCalendar(timezone: timezone).dayLabel(now)
             let month = String(day.prefix(7))
             let currency = configuration.settings.currency
-            for usage in quota.levels {
+            for (usage, level) in zip(quota.levels, governed) {
                 let limits = usage.level.limits
                 let budgets: [(String, Int64, Int64?, String, Int64, Bool)] = [
                     ("budget_daily", usage.daySpent.nanos + usage.dayHeld.nanos, limits.dailyBudget?.nanos, day, quota.dayResetsAt, true),
@@ -68,17 +63,17 @@ final class AlertEvaluator: Service, Sendable {
                 for (limit, used, maximum, period, resetsAt, money) in budgets {
                     guard let maximum, maximum > 0 else { continue }
                     let percent = Int(Double(used) / Double(maximum) * 100)
-                    for threshold in tier.alertThresholds.sorted() where percent >= threshold {
+                    for threshold in level.tier.alertThresholds.sorted() where percent >= threshold {
                         let show = { (value: Int64) in money ? Money(nanos: value, currency: currency).decimalString + " " + currency.code : "\(value) tokens" }
                         let alert = Alert(kind: "budget_threshold", organization: organization.id, scope: usage.level.scope.rawValue, subject: usage.level.id,
                                           limit: limit, threshold: threshold, percent: percent, used: show(used), of: show(maximum), period: period,
                                           message: "\(organization.id) \(usage.level.scope.rawValue) \(usage.level.id): \(percent)% of the \(limit.replacingOccurrences(of: "_", with: " ")) used (\(show(used)) of \(show(maximum))) — threshold \(threshold)%",
-                                          at: now, id: "\(organization.id)/\(usage.level.field)/\(limit)/\(threshold)/\(period)")
+                                          at: now, id: "\(organization.id)/\(level.subject)/\(limit)/\(threshold)/\(period)")
                         if await fireOnce(alert, keys: keys, until: resetsAt + 86_400_000) { fired.append(alert) }
                     }
                 }
                 if let tpm = limits.tpm, usage.windowTracked {
-                    let subject = "\(organization.id)/\(usage.level.field)"
+                    let subject = "\(organization.id)/\(level.subject)"
                     let saturated = Double(usage.windowTokens) >= monitor.configuration.saturationRatio * Double(tpm)
                     let since = saturatedSince.withLock { state -> Int64? in
                         if saturated {
@@ -88,12 +83,12 @@ final class AlertEvaluator: Service, Sendable {
                         state[subject] = nil
                         return nil
                     }
-                    if let since, now - since >= Int64(tier.tpmSaturationMinutes) * 60_000 {
+                    if let since, now - since >= Int64(level.tier.tpmSaturationMinutes) * 60_000 {
                         let hour = RollupPeriod.hour.label(now, timezone: timezone)
                         let alert = Alert(kind: "tpm_saturated", organization: organization.id, scope: usage.level.scope.rawValue, subject: usage.level.id,
                                           limit: "tpm", threshold: Int(monitor.configuration.saturationRatio * 100),
                                           percent: Int(usage.windowTokens * 100 / max(1, tpm)), used: "\(usage.windowTokens) tokens", of: "\(tpm) tokens",
-                                          period: hour, message: "\(organization.id) \(usage.level.scope.rawValue) \(usage.level.id): TPM saturated for \(tier.tpmSaturationMinutes) minutes or more",
+                                          period: hour, message: "\(organization.id) \(usage.level.scope.rawValue) \(usage.level.id): TPM saturated for \(level.tier.tpmSaturationMinutes) minutes or more",
                                           at: now, id: "\(subject)/tpm_saturated/\(hour)")
                         if await fireOnce(alert, keys: keys, until: now + 3_600_000) { fired.append(alert) }
                     }

@@ -1,24 +1,28 @@
 import Foundation
-import RedisTestSupport
 import Testing
 import TollgateCore
 import TollgateRedis
 
 /// Runs the real `tollgate` executable against a Redis under a fresh prefix.
-struct CLI {
-    let redisURL: String
-    let prefix: String
+public struct CLI: Sendable {
+    public let redisURL: String
+    public let prefix: String
 
-    struct Result {
-        var status: Int32
-        var output: String
-        var errors: String
+    public init(redisURL: String, prefix: String) {
+        self.redisURL = redisURL
+        self.prefix = prefix
+    }
+
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var errors: String
     }
 
     /// Runs `tollgate` with `arguments`; `environment` adds to (or replaces) the variables
     /// naming this CLI's Redis, prefix and actor.
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
+    public func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
         let base = ["TOLLGATE_REDIS_URL": redisURL, "TOLLGATE_KEY_PREFIX": prefix, "TOLLGATE_ACTOR": "tester"]
         let process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments,
                                        environment: base.merging(environment) { $1 }, separateErrors: true)
@@ -28,22 +32,22 @@ struct CLI {
 
     /// Runs and expects success.
     @discardableResult
-    func ok(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    public func ok(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
         let result = try await run(arguments)
         #expect(result.status == 0, "tollgate \(arguments.joined(separator: " ")) → \(result.status): \(result.errors)", sourceLocation: sourceLocation)
         return result.output
     }
 
     /// The stored configuration version (0 if none).
-    func version(_ redis: any RedisExecutor) async throws -> Int64 {
+    public func version(_ redis: any RedisExecutor) async throws -> Int64 {
         try await redis.send("GET", "\(prefix):{cfg}:version").int ?? 0
     }
 
-    func configuration(_ redis: any RedisExecutor) async throws -> TollgateConfiguration {
+    public func configuration(_ redis: any RedisExecutor) async throws -> TollgateConfiguration {
         try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).load().configuration
     }
 
-    static func make(name: String = #function) async throws -> (CLI, any RedisExecutor) {
+    public static func make(name: String = #function) async throws -> (CLI, any RedisExecutor) {
         (CLI(redisURL: try await TestRedis.url(), prefix: uniquePrefix(name)), try await TestRedis.client())
     }
 }
