@@ -215,7 +215,8 @@ struct EngineTests {
     @Test func theLedgerEntryCarriesTheWholeStory() async throws {
         let fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 5_000))
         _ = try await fixture.engine.reserve(
-            ReserveRequest(requestID: "r1", model: "test-model-2025-01-01", inputTokens: 100, maxOutputTokens: 50, user: "alice", feature: "chat", session: "s1"),
+            ReserveRequest(requestID: "r1", model: "test-model-2025-01-01", inputTokens: 100, maxOutputTokens: 50, user: "alice", feature: "chat", session: "s1",
+                           experiment: "prompt-b"),
             plan: fixture.plan(user: "alice"), price: fixture.price("test-model-2025-01-01"), settings: fixture.settings)
         _ = try await fixture.engine.settle(
             SettleRequest(kind: .commit, requestID: "r1", usage: TokenUsage(input: 90, cachedInput: 10, output: 40, reasoning: 5), format: .openAIChat, latencyMillis: 1234, cacheHit: false),
@@ -224,7 +225,8 @@ struct EngineTests {
         #expect(entries.count == 1)
         let entry = try #require(entries.first)
         #expect(entry.kind == .commit && entry.requestID == "r1")
-        #expect([entry.organization, entry.workspace, entry.key, entry.user, entry.feature, entry.session] == ["acme", "web", "k1", "alice", "chat", "s1"])
+        #expect([entry.organization, entry.workspace, entry.key, entry.user, entry.feature, entry.session, entry.experiment]
+                == ["acme", "web", "k1", "alice", "chat", "s1", "prompt-b"])
         #expect([entry.tier, entry.model, entry.provider, entry.usageFormat, entry.priceVersion] == ["standard", "test-model", "test", "openai_chat", "test-model@1"])
         #expect(entry.usage == TokenUsage(input: 90, cachedInput: 10, output: 40, reasoning: 5))
         #expect(entry.estimatedTokens == 150 && entry.latencyMillis == 1234 && entry.cacheHit == false && entry.overLimits.isEmpty)
@@ -235,6 +237,18 @@ struct EngineTests {
         let quota = try await fixture.quota(user: "alice")
         #expect(quota.level(.user).windowTokens == 145)
         try await fixture.cleanUp()
+    }
+
+    @Test func ledgerLinesAndRollUpFieldsWithoutAnExperimentStillRead() throws {
+        // A line written before the experiment column existed (26 columns).
+        let old = ["1", "record", "r9", "acme", "1700000000000", "0", "0", "5", "0", "0", "0", "0", "5000", "-1", "-1", "", "",
+                   "test-model", "test", "test-model@1", "alice", "chat", "s1", "standard", "k1", "web"].joined(separator: "\t")
+        let entry = try #require(LedgerEntry(id: "1-0", line: old))
+        #expect(entry.experiment == "" && entry.workspace == "web" && entry.costNanos == 5000)
+        let rows = RollupReader.rows([("web\tk1\tm\talice\tchat\tcost", 7), ("web\tk1\tm\talice\tchat\tb\tcost", 9), ("web\tk1\tm\talice\tchat\tb\trequests", 1)])
+        #expect(rows[RollupDimensions(workspace: "web", key: "k1", model: "m", user: "alice", feature: "chat")]?.costNanos == 7)
+        let variant = try #require(rows[RollupDimensions(workspace: "web", key: "k1", model: "m", user: "alice", feature: "chat", experiment: "b")])
+        #expect(variant.costNanos == 9 && variant.requests == 1)
     }
 
     @Test func luaAndSwiftAgreeOnEveryCost() async throws {

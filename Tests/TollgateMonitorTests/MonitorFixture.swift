@@ -53,11 +53,12 @@ struct MonitorFixture {
 
     /// Records one request's usage; returns its cost in nanos.
     @discardableResult
-    func record(_ id: String, input: Int64, output: Int64 = 0, key: String = "k1", user: String? = nil, feature: String? = nil) async throws -> Int64 {
+    func record(_ id: String, input: Int64, output: Int64 = 0, key: String = "k1", user: String? = nil, feature: String? = nil,
+                experiment: String? = nil) async throws -> Int64 {
         let plan = try plan(key, user: user)
         let settlement = try await engine().settle(SettleRequest(kind: .record, requestID: id, usage: TokenUsage(input: input, output: output),
                                                                  price: try configuration.price("test-model", for: plan, at: Self.now),
-                                                                 user: user, feature: feature), plan: plan, settings: configuration.settings)
+                                                                 user: user, feature: feature, experiment: experiment), plan: plan, settings: configuration.settings)
         return settlement.cost.nanos
     }
 

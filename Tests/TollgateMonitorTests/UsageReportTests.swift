@@ -18,8 +18,8 @@ struct UsageReportTests {
     @Test func reportsComeFromTheRollUps() async throws {
         let fixture = try await MonitorFixture.make()
         // alice/chat: 1,000 + 3,000 input on k1; bob/search: 2,000 input + 500 output on k2.
-        try await fixture.record("u1", input: 1_000, key: "k1", user: "alice", feature: "chat")
-        try await fixture.record("u2", input: 3_000, key: "k1", user: "alice", feature: "chat")
+        try await fixture.record("u1", input: 1_000, key: "k1", user: "alice", feature: "chat", experiment: "a")
+        try await fixture.record("u2", input: 3_000, key: "k1", user: "alice", feature: "chat", experiment: "b")
         try await fixture.record("u3", input: 2_000, output: 500, key: "k2", user: "bob", feature: "search")
         let monitor = try fixture.monitor(consumer: "a")
         let snapshot = try #require(await monitor.snapshot())
@@ -34,11 +34,13 @@ struct UsageReportTests {
         #expect(byUser.contains("bob,1,2000,0,0,500,0,0.003"))
         let byDay = try await cli(fixture, ["usage", "report", "--from", today, "--to", today, "--org", "acme", "--json"]).1
         #expect(byDay.contains(#""day":"\#(today)","requests":3,"input_tokens":6000"#) && byDay.contains(#""cost":"0.007""#))
+        let byExperiment = try await cli(fixture, ["usage", "report", "--from", today, "--by", "experiment", "--csv"]).1
+        #expect(byExperiment.contains("(none),1,2000,0,0,500,0,0.003\na,1,1000,0,0,0,0,0.001\nb,1,3000,0,0,0,0,0.003"), "\(byExperiment)")
         let top = try await cli(fixture, ["usage", "top", "--from", today, "--by", "feature", "--csv"]).1
         #expect(top.hasPrefix("rank,feature,cost,requests,input_tokens,output_tokens\n1,chat,0.004,2,4000,0\n2,search,0.003,1,2000,500"))
         let export = try await cli(fixture, ["usage", "export", "--from", today, "--json"]).1
-        #expect(export.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 2)
-        #expect(export.contains(#""key":"k2","model":"test-model","user":"bob","feature":"search""#))
+        #expect(export.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 3)
+        #expect(export.contains(#""key":"k2","model":"test-model","user":"bob","feature":"search","experiment":"""#))
         let bad = try await cli(fixture, ["usage", "report", "--from", "2026-13-45"])
         #expect(bad.0 == 64 && bad.1.contains("not a date"))
         try await fixture.cleanUp()

@@ -4,7 +4,7 @@ import TollgateCore
 import TollgateRedis
 
 /// `tollgate usage …`: reports from the monitor's roll-ups (day totals per organization,
-/// by workspace, key, model, user and feature).
+/// by workspace, key, model, user, feature and experiment).
 public struct UsageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "usage", abstract: "Usage and cost reports from the monitor's roll-ups.",
@@ -77,17 +77,18 @@ public struct UsageCommand: AsyncParsableCommand {
         case "model": row.2.model
         case "user": row.2.user.isEmpty ? "(none)" : row.2.user
         case "feature": row.2.feature.isEmpty ? "(none)" : row.2.feature
+        case "experiment": row.2.experiment.isEmpty ? "(none)" : row.2.experiment
         default: row.1
         }
     }
 
-    static let dimensions = ["day", "organization", "workspace", "key", "model", "user", "feature"]
+    static let dimensions = ["day", "organization", "workspace", "key", "model", "user", "feature", "experiment"]
 
     struct Report: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Totals over a date range, grouped by day, organization, workspace, key, model, user or feature.")
+        static let configuration = CommandConfiguration(abstract: "Totals over a date range, grouped by day, organization, workspace, key, model, user, feature or experiment.")
         @OptionGroup var options: AdminOptions
         @OptionGroup var range: Range
-        @Option(help: "Group by: day, organization, workspace, key, model, user or feature.") var by = "day"
+        @Option(help: "Group by: day, organization, workspace, key, model, user, feature or experiment.") var by = "day"
 
         func validate() throws {
             guard UsageCommand.dimensions.contains(by) else { throw ValidationError("--by must be one of \(UsageCommand.dimensions.joined(separator: ", "))") }
@@ -113,11 +114,11 @@ public struct UsageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The highest-cost subjects over a date range.")
         @OptionGroup var options: AdminOptions
         @OptionGroup var range: Range
-        @Option(help: "Subjects: organization, workspace, key, user, feature or model.") var by = "key"
+        @Option(help: "Subjects: organization, workspace, key, user, feature, experiment or model.") var by = "key"
         @Option(help: "How many.") var limit = 10
 
         func validate() throws {
-            guard UsageCommand.dimensions.dropFirst().contains(by) else { throw ValidationError("--by must be one of organization, workspace, key, model, user, feature") }
+            guard UsageCommand.dimensions.dropFirst().contains(by) else { throw ValidationError("--by must be one of organization, workspace, key, model, user, feature, experiment") }
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
         }
 
@@ -142,12 +143,12 @@ public struct UsageCommand: AsyncParsableCommand {
         func run() async throws {
             try await AdminContext.run(options) { context in
                 let currency = try await context.load().configuration.settings.currency
-                let columns = ["day", "organization", "workspace", "key", "model", "user", "feature"] + UsageCommand.metricColumns
+                let columns = ["day", "organization", "workspace", "key", "model", "user", "feature", "experiment"] + UsageCommand.metricColumns
                 let rows = try await UsageCommand.rows(context, range).sorted { ($0.1, $0.0, $0.2.key, $0.2.model, $0.2.user) < ($1.1, $1.0, $1.2.key, $1.2.model, $1.2.user) }
                     .map { row in
                         UsageCommand.metrics(row.3, currency: currency).merging([
                             "day": row.1, "organization": row.0, "workspace": row.2.workspace, "key": row.2.key, "model": row.2.model,
-                            "user": row.2.user, "feature": row.2.feature,
+                            "user": row.2.user, "feature": row.2.feature, "experiment": row.2.experiment,
                         ]) { $1 }
                     }
                 if context.options.json {

@@ -10,8 +10,11 @@ public struct ReserveRequest: Sendable, Hashable {
     public var user: String?
     public var feature: String?
     public var session: String?
+    /// The experiment (variant) the request belongs to, for comparing variants' cost.
+    public var experiment: String?
 
-    public init(requestID: String, model: String, inputTokens: Int64, maxOutputTokens: Int64? = nil, user: String? = nil, feature: String? = nil, session: String? = nil) {
+    public init(requestID: String, model: String, inputTokens: Int64, maxOutputTokens: Int64? = nil, user: String? = nil, feature: String? = nil, session: String? = nil,
+                experiment: String? = nil) {
         self.requestID = requestID
         self.model = model
         self.inputTokens = inputTokens
@@ -19,6 +22,7 @@ public struct ReserveRequest: Sendable, Hashable {
         self.user = user
         self.feature = feature
         self.session = session
+        self.experiment = experiment
     }
 }
 
@@ -34,11 +38,13 @@ public struct SettleRequest: Sendable, Hashable {
     public var user: String?
     public var feature: String?
     public var session: String?
+    public var experiment: String?
     public var latencyMillis: Int64?
     public var cacheHit: Bool?
 
     public init(kind: Kind, requestID: String, usage: TokenUsage, format: UsageFormat? = nil, price: ResolvedPrice? = nil,
-                user: String? = nil, feature: String? = nil, session: String? = nil, latencyMillis: Int64? = nil, cacheHit: Bool? = nil) {
+                user: String? = nil, feature: String? = nil, session: String? = nil, experiment: String? = nil,
+                latencyMillis: Int64? = nil, cacheHit: Bool? = nil) {
         self.kind = kind
         self.requestID = requestID
         self.usage = usage
@@ -47,6 +53,7 @@ public struct SettleRequest: Sendable, Hashable {
         self.user = user
         self.feature = feature
         self.session = session
+        self.experiment = experiment
         self.latencyMillis = latencyMillis
         self.cacheHit = cacheHit
     }
@@ -108,7 +115,7 @@ public struct QuotaEngine: Sendable {
         numbers.appendLevels(plan.levels)
         var arguments: [any RedisArgument] = [
             keys.holdMember(organization: organization, id: request.requestID),
-            Self.columns(price: price, user: request.user, feature: request.feature, session: request.session, plan: plan),
+            Self.columns(price: price, user: request.user, feature: request.feature, session: request.session, experiment: request.experiment, plan: plan),
         ]
         arguments += plan.levels.map { $0.field as any RedisArgument }
         arguments.append(numbers.bytes)
@@ -169,8 +176,10 @@ public struct QuotaEngine: Sendable {
         // Columns override the reservation's only where given; with none given, the
         // reservation's are used as they are.
         let overrides = request.price != nil || request.user != nil || request.feature != nil || request.session != nil
+            || request.experiment != nil
         let columns = overrides || request.kind == .record
-            ? Self.columns(price: request.price, user: request.user, feature: request.feature, session: request.session, plan: plan)
+            ? Self.columns(price: request.price, user: request.user, feature: request.feature, session: request.session,
+                           experiment: request.experiment, plan: plan)
             : ""
         var arguments: [any RedisArgument] = [
             keys.holdMember(organization: organization, id: request.requestID), request.kind.rawValue,
@@ -305,10 +314,10 @@ public struct QuotaEngine: Sendable {
         }
     }
 
-    /// Model, provider, price version, user, feature, session, tier, key, workspace:
+    /// Model, provider, price version, user, feature, session, tier, key, workspace, experiment:
     /// tab-separated, with tabs and line breaks in values replaced by spaces.
-    static func columns(price: ResolvedPrice?, user: String?, feature: String?, session: String?, plan: RequestPlan) -> String {
-        [price?.model, price?.provider, price?.versionID, user, feature, session, plan.tier.name, plan.key.id, plan.workspace.id]
+    static func columns(price: ResolvedPrice?, user: String?, feature: String?, session: String?, experiment: String?, plan: RequestPlan) -> String {
+        [price?.model, price?.provider, price?.versionID, user, feature, session, plan.tier.name, plan.key.id, plan.workspace.id, experiment]
             .map { value in String((value ?? "").map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }) }
             .joined(separator: "\t")
     }

@@ -13,6 +13,8 @@ public struct LedgerEntry: Sendable, Hashable {
     public var user: String
     public var feature: String
     public var session: String
+    /// The experiment (variant); empty when none was given (and in lines written before it existed).
+    public var experiment: String
     public var tier: String
     public var model: String
     public var provider: String
@@ -57,5 +59,6 @@ public struct LedgerEntry: Sendable, Hashable {
         tier = columns[23]
         key = columns[24]
         workspace = columns[25]
+        experiment = columns.count > 26 ? columns[26] : ""
     }
 }

@@ -27,17 +27,19 @@ public struct RollupDimensions: Hashable, Sendable {
     public var model: String
     public var user: String
     public var feature: String
+    public var experiment: String
 
-    public init(workspace: String, key: String, model: String, user: String, feature: String) {
+    public init(workspace: String, key: String, model: String, user: String, feature: String, experiment: String = "") {
         self.workspace = workspace
         self.key = key
         self.model = model
         self.user = user
         self.feature = feature
+        self.experiment = experiment
     }
 
-    /// `workspace\tkey\tmodel\tuser\tfeature`.
-    public var encoded: String { [workspace, key, model, user, feature].joined(separator: "\t") }
+    /// `workspace\tkey\tmodel\tuser\tfeature\texperiment`.
+    public var encoded: String { [workspace, key, model, user, feature, experiment].joined(separator: "\t") }
 }
 
 /// Totals of a set of requests.
@@ -74,14 +76,16 @@ public struct UsageTotals: Sendable, Hashable {
 
 /// Reading roll-up hashes back into rows.
 public enum RollupReader {
-    /// Parses `HGETALL` of a roll-up hash: dimensions → totals.
+    /// Parses `HGETALL` of a roll-up hash: dimensions → totals. Fields written before the
+    /// experiment dimension existed (five dimensions) read with an empty experiment.
     public static func rows(_ fields: [(String, Int64)]) -> [RollupDimensions: UsageTotals] {
         var rows: [RollupDimensions: UsageTotals] = [:]
         for (field, value) in fields {
             let parts = field.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 6 else { continue }
-            let dimensions = RollupDimensions(workspace: parts[0], key: parts[1], model: parts[2], user: parts[3], feature: parts[4])
-            rows[dimensions, default: UsageTotals()].add(metric: parts[5], value)
+            guard parts.count == 6 || parts.count == 7 else { continue }
+            let dimensions = RollupDimensions(workspace: parts[0], key: parts[1], model: parts[2], user: parts[3], feature: parts[4],
+                                              experiment: parts.count == 7 ? parts[5] : "")
+            rows[dimensions, default: UsageTotals()].add(metric: parts[parts.count - 1], value)
         }
         return rows
     }

@@ -57,12 +57,13 @@ extension Gateway {
         let user = try fields.attribution("user")
         let feature = try fields.attribution("feature")
         let session = try fields.attribution("session")
+        let experiment = try fields.attribution("experiment")
         let now = watcher.now
         let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
         let price = try price(model, snapshot, plan, at: now)
         let settings = snapshot.configuration.settings
         let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,
-                                            user: user, feature: feature, session: session)
+                                            user: user, feature: feature, session: session, experiment: experiment)
 
         guard let decision = try await throughBreaker(route: "reserve", {
             try await engine(for: snapshot).reserve(reserveRequest, plan: plan, price: price, settings: settings)

@@ -109,6 +109,7 @@ extension Gateway {
         let user = try fields.attribution("user")
         let feature = try fields.attribution("feature")
         let session = try fields.attribution("session")
+        let experiment = try fields.attribution("experiment")
         let latency = try fields.count("latency_ms", maximum: 86_400_000)
         let cacheHit = try fields.bool("cache_hit")
         let now = watcher.now
@@ -116,11 +117,11 @@ extension Gateway {
         let price = try model.map { model throws in try self.price(model, snapshot, plan, at: now) }
         let settings = snapshot.configuration.settings
         let settle = SettleRequest(kind: kind, requestID: requestID, usage: usage, format: detected, price: price, user: user,
-                                   feature: feature, session: session, latencyMillis: latency, cacheHit: cacheHit)
+                                   feature: feature, session: session, experiment: experiment, latencyMillis: latency, cacheHit: cacheHit)
 
         let entry = SpoolEntry(operation: kind == .commit ? .commit : .record, requestID: requestID, apiKey: apiKey, usage: usage, format: detected,
                                model: price?.model, provider: price?.provider, priceVersion: price?.versionID, prices: price?.prices.effective,
-                               user: user, feature: feature, session: session, latencyMillis: latency, cacheHit: cacheHit, spooledAt: now)
+                               user: user, feature: feature, session: session, experiment: experiment, latencyMillis: latency, cacheHit: cacheHit, spooledAt: now)
         let answer: Settlement?
         do {
             answer = try await throughBreaker(route: kind.rawValue) { try await engine(for: snapshot).settle(settle, plan: plan, settings: settings) }

@@ -37,7 +37,7 @@ struct RequestFields {
         return text
     }
 
-    /// user, feature, session: optional, at most 128 characters, no control characters.
+    /// user, feature, session, experiment: optional, at most 128 characters, no control characters.
     func attribution(_ name: String) throws(APIError) -> String? {
         guard let text = try string(name) else { return nil }
         guard text.count <= Self.maximumAttributionLength else { throw .invalid(name, "\(name) must be at most \(Self.maximumAttributionLength) characters") }

@@ -20,6 +20,7 @@ struct SpoolEntry: Codable, Sendable, Equatable {
     var user: String?
     var feature: String?
     var session: String?
+    var experiment: String?
     var latencyMillis: Int64?
     var cacheHit: Bool?
     var spooledAt: Int64

@@ -41,7 +41,7 @@ struct SpoolReplayer: Service {
                         guard let usage = entry.usage else { return }
                         _ = try await engine.settle(SettleRequest(
                             kind: entry.operation == .commit ? .commit : .record, requestID: entry.requestID, usage: usage, format: entry.format,
-                            price: entry.resolvedPrice, user: entry.user, feature: entry.feature, session: entry.session,
+                            price: entry.resolvedPrice, user: entry.user, feature: entry.feature, session: entry.session, experiment: entry.experiment,
                             latencyMillis: entry.latencyMillis, cacheHit: entry.cacheHit), plan: plan, settings: settings)
                     case .release:
                         _ = try await engine.release(requestID: entry.requestID, organization: plan.organization.id,

@@ -122,7 +122,8 @@ struct LedgerConsumer: Service {
         for entry in entries {
             let timezone = snapshot.timezone(of: entry.organization)
             let hour = RollupPeriod.hour.label(entry.at, timezone: timezone)
-            let dimensions = RollupDimensions(workspace: entry.workspace, key: entry.key, model: entry.model, user: entry.user, feature: entry.feature)
+            let dimensions = RollupDimensions(workspace: entry.workspace, key: entry.key, model: entry.model, user: entry.user, feature: entry.feature,
+                                              experiment: entry.experiment)
             perEntry += [
                 entry.id, dimensions.encoded,
                 index(keys.rollup(organization: entry.organization, period: .hour, label: hour), configuration.hourRetentionSeconds),

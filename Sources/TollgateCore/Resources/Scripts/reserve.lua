@@ -2,7 +2,8 @@
 --
 -- KEYS[1] organisation state hash   KEYS[2] request record   KEYS[3] partition hold index
 -- ARGV[1] hold index member (org:request_id)
--- ARGV[2] model, provider, price version, user, feature, session, tier, key, workspace —
+-- ARGV[2] model, provider, price version, user, feature, session, tier, key, workspace,
+--         experiment —
 --         tab-separated, kept in the hold for the ledger entry of its commit
 -- ARGV[3 .. 2+L] subject fields of the levels
 -- ARGV[3+L] (last) numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K,

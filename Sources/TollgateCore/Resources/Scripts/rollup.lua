@@ -10,7 +10,7 @@
 -- KEYS[2..n] roll-up keys of this batch (hashes), then hourly cost keys (strings)
 -- ARGV[1] consumer group   ARGV[2] entry count E   ARGV[3] count of roll-up hash keys H
 -- ARGV[4 .. n+2] seconds to keep each key, in KEYS order from KEYS[2] (n-1 values: KEYS[k]'s is ARGV[k+2])
--- then 12 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature"),
+-- then 12 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature\texperiment"),
 --   index in KEYS of its hour, day and month roll-up, index of its hourly cost key,
 --   input, cached input, cache write, output, reasoning tokens, cost (nanos)
 --

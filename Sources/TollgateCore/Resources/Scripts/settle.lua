@@ -6,7 +6,7 @@
 -- ARGV[1] hold index member   ARGV[2] 'commit' or 'record'   ARGV[3] request id
 -- ARGV[4] organisation id     ARGV[5] usage format
 -- ARGV[6] model, provider, price version, user, feature, session, tier, key, workspace,
---         tab-separated; '' takes them from the reservation, and an empty column keeps the
+--         experiment, tab-separated; '' takes them from the reservation, and an empty column keeps the
 --         reservation's value
 -- ARGV[7 .. 6+L] subject fields of the levels ('' for a user level: the reservation's user)
 -- ARGV[7+L] (last) numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K,
@@ -23,7 +23,8 @@
 -- Ledger entry: XADD KEYS[4] * e <tab-separated>: 1 (format), kind, request id, organisation,
 -- at ms, reserved at ms (0: none), estimated tokens, input, cached input, cache write, output,
 -- reasoning, cost (nanos), latency ms (-1), cache hit (-1/0/1), usage format, limits now
--- exceeded, then the nine columns of ARGV[6].
+-- exceeded, then the ten columns of ARGV[6] (a reservation made before experiments
+-- existed has nine; its experiment is empty).
 --
 -- Replies:
 --   {1 new, or 2 already settled (nothing changed), cost (nanos), price version, model,
@@ -63,7 +64,7 @@ if existing then
     local mine, theirs, merged = {}, {}, {}
     for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do mine[#mine + 1] = v end
     for v in string.gmatch(reserved_columns .. '\t', '([^\t]*)\t') do theirs[#theirs + 1] = v end
-    for i = 1, 9 do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
+    for i = 1, 10 do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
     columns = table.concat(merged, '\t')
   end
   if state == 'H' then hold = known end
