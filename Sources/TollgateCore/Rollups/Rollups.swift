@@ -47,6 +47,12 @@ public struct UsageTotals: Sendable, Hashable {
     public var requests: Int64 = 0
     public var usage = TokenUsage()
     public var costNanos: Int64 = 0
+    /// Of the requests that had a reservation: their estimated tokens, and their actual tokens.
+    public var estimatedTokens: Int64 = 0
+    public var estimatedActualTokens: Int64 = 0
+    /// Requests that said whether their prompt hit the provider's cache, and those that did.
+    public var cacheKnown: Int64 = 0
+    public var cacheHits: Int64 = 0
 
     public init() {}
 
@@ -59,6 +65,10 @@ public struct UsageTotals: Sendable, Hashable {
         case "output": usage.output += value
         case "reasoning": usage.reasoning += value
         case "cost": costNanos += value
+        case "estimated": estimatedTokens += value
+        case "estimated_actual": estimatedActualTokens += value
+        case "cache_known": cacheKnown += value
+        case "cache_hits": cacheHits += value
         default: break
         }
     }
@@ -71,6 +81,10 @@ public struct UsageTotals: Sendable, Hashable {
         usage.output += other.usage.output
         usage.reasoning += other.usage.reasoning
         costNanos += other.costNanos
+        estimatedTokens += other.estimatedTokens
+        estimatedActualTokens += other.estimatedActualTokens
+        cacheKnown += other.cacheKnown
+        cacheHits += other.cacheHits
     }
 }
 
@@ -88,5 +102,55 @@ public enum RollupReader {
             rows[dimensions, default: UsageTotals()].add(metric: parts[parts.count - 1], value)
         }
         return rows
+    }
+}
+
+/// Latency of settled requests per model, as a histogram kept in the roll-ups: one hash
+/// field per model and bucket, `@latency\t<model>\t<upper bound ms or inf>`, holding a count.
+public struct LatencyHistogram: Sendable, Hashable {
+    /// Upper bounds of the buckets, in milliseconds (then one unbounded bucket).
+    public static let bounds: [Int64] = [50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000]
+
+    /// Count per bucket: index i counts latencies above bounds[i-1] up to bounds[i]; the
+    /// last index counts everything above the largest bound.
+    public var counts = [Int64](repeating: 0, count: LatencyHistogram.bounds.count + 1)
+
+    public init() {}
+
+    public static func field(model: String, millis: Int64) -> String {
+        let bucket = bounds.first { millis <= $0 }.map(String.init) ?? "inf"
+        return "@latency\t\(model)\t\(bucket)"
+    }
+
+    public var total: Int64 { counts.reduce(0, +) }
+
+    /// The upper bound (ms) of the bucket holding quantile `q` (0...1); nil when empty or
+    /// when it falls in the unbounded bucket.
+    public func quantileBound(_ q: Double) -> Int64? {
+        let total = total
+        guard total > 0 else { return nil }
+        let rank = max(1, Int64((Double(total) * q).rounded(.up)))
+        var seen: Int64 = 0
+        for (index, count) in counts.enumerated() {
+            seen += count
+            if seen >= rank { return index < Self.bounds.count ? Self.bounds[index] : nil }
+        }
+        return nil
+    }
+
+    public mutating func add(_ other: LatencyHistogram) {
+        for index in counts.indices { counts[index] += other.counts[index] }
+    }
+
+    /// The histograms among `HGETALL` fields of a roll-up, by model.
+    public static func read(_ fields: [(String, Int64)]) -> [String: LatencyHistogram] {
+        var result: [String: LatencyHistogram] = [:]
+        for (field, value) in fields where field.hasPrefix("@latency\t") {
+            let parts = field.split(separator: "\t", omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            guard let index = parts[2] == "inf" ? bounds.count : bounds.firstIndex(of: Int64(parts[2]) ?? -1) else { continue }
+            result[String(parts[1]), default: LatencyHistogram()].counts[index] += value
+        }
+        return result
     }
 }

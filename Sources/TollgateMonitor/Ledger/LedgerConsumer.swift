@@ -132,7 +132,8 @@ struct LedgerConsumer: Service {
                 index(keys.hourlyCost(organization: entry.organization, label: hour), 2 * 86_400),
             ]
             perEntry += entry.usage.components.map { $0 as any RedisArgument }
-            perEntry.append(entry.costNanos)
+            perEntry += [entry.costNanos, entry.reservedAt > 0 ? entry.estimatedTokens : 0, entry.cacheHit.map { $0 ? 1 : 0 } ?? -1,
+                         entry.latencyMillis.map { LatencyHistogram.field(model: entry.model, millis: $0) } ?? ""]
         }
         var arguments: [any RedisArgument] = [configuration.group, entries.count, keyList.count]
         arguments += retention.map { $0 as any RedisArgument }

@@ -10,13 +10,18 @@
 -- KEYS[2..n] roll-up keys of this batch (hashes), then hourly cost keys (strings)
 -- ARGV[1] consumer group   ARGV[2] entry count E   ARGV[3] count of roll-up hash keys H
 -- ARGV[4 .. n+2] seconds to keep each key, in KEYS order from KEYS[2] (n-1 values: KEYS[k]'s is ARGV[k+2])
--- then 12 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature\texperiment"),
+-- then 15 values per entry: stream id, dimensions ("workspace\tkey\tmodel\tuser\tfeature\texperiment"),
 --   index in KEYS of its hour, day and month roll-up, index of its hourly cost key,
---   input, cached input, cache write, output, reasoning tokens, cost (nanos)
+--   input, cached input, cache write, output, reasoning tokens, cost (nanos),
+--   estimated tokens (0: not reserved), cache hit (-1 unknown, 0, 1),
+--   latency field ('@latency\t<model>\t<bucket ms or inf>', or '' when no latency was given)
 --
 -- A roll-up hash field is "<dimensions>\t<metric>", metric one of requests, input,
--- cached_input, cache_write, output, reasoning, cost. Reply: one character per entry, in
--- ARGV order: '1' if this call counted it, '0' if it had been acknowledged before.
+-- cached_input, cache_write, output, reasoning, cost, and where known estimated and
+-- estimated_actual (the estimate and the actual tokens of reserved requests), cache_known
+-- and cache_hits; plus one latency histogram field per model and bucket (a count).
+-- Reply: one character per entry, in ARGV order: '1' if this call counted it, '0' if it
+-- had been acknowledged before.
 
 local METRICS = { 'requests', 'input', 'cached_input', 'cache_write', 'output', 'reasoning', 'cost' }
 local LARGE = 70368744177664 -- 2^46: larger costs are added one by one, never summed in Lua
@@ -26,11 +31,14 @@ local base = 3 + (n - 1)
 local sums, hourly, counted = {}, {}, {}
 
 for i = 0, E - 1 do
-  local b = base + i * 12
+  local b = base + i * 15
   local acknowledged = redis.call('XACK', KEYS[1], group, ARGV[b + 1]) == 1
   counted[i + 1] = acknowledged and '1' or '0'
   if acknowledged then
     local dims, cost = ARGV[b + 2], tonumber(ARGV[b + 12])
+    local estimated, cache, latency = tonumber(ARGV[b + 13]), tonumber(ARGV[b + 14]), ARGV[b + 15]
+    local actual = 0
+    for m = 2, 6 do actual = actual + tonumber(ARGV[b + 5 + m]) end
     for k = 3, 5 do
       local key = tonumber(ARGV[b + k])
       local fields = sums[key]
@@ -40,6 +48,15 @@ for i = 0, E - 1 do
         local field = dims .. '\t' .. METRICS[m]
         fields[field] = (fields[field] or 0) + tonumber(ARGV[b + 5 + m])
       end
+      if estimated > 0 then
+        fields[dims .. '\testimated'] = (fields[dims .. '\testimated'] or 0) + estimated
+        fields[dims .. '\testimated_actual'] = (fields[dims .. '\testimated_actual'] or 0) + actual
+      end
+      if cache >= 0 then
+        fields[dims .. '\tcache_known'] = (fields[dims .. '\tcache_known'] or 0) + 1
+        fields[dims .. '\tcache_hits'] = (fields[dims .. '\tcache_hits'] or 0) + cache
+      end
+      if latency ~= '' then fields[latency] = (fields[latency] or 0) + 1 end
       if cost >= LARGE then
         redis.call('HINCRBY', KEYS[key], dims .. '\tcost', ARGV[b + 12])
       else
