@@ -84,6 +84,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TollgateDashboard",
+            dependencies: [
+                "TollgateCore",
+                "TollgateRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "TollgateAdmin",
             dependencies: [
                 "TollgateCore",
@@ -114,6 +126,7 @@ let package = Package(
                 "TollgateGateway",
                 "TollgateMonitor",
                 "TollgateAdmin",
+                "TollgateDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,6 +173,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TollgateDashboardTests",
+            dependencies: [
+                "TollgateDashboard", "TollgateMonitor", "TollgateCore", "TollgateRedis", "RedisTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

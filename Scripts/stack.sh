@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole local stack on loopback, and a short, bounded demo through it:
 #   Redis (one server, or with --cluster a 3+3 Redis Cluster), two gateways, a monitor,
-#   the default price catalogue, sample tiers, organizations, keys and a service token;
+#   the dashboard (its address and an operator token are printed), the default price catalogue, sample tiers, organizations, keys and a service token;
 #   then traffic that shows admissions on both gateways, 429s with their headers, a live
 #   price change, an alert, and a usage report. Everything it starts is stopped by PID.
 #
@@ -62,7 +62,7 @@ secret="$("$tollgate" token create demo-app-server --json 2>/dev/null | jq -r .s
 echo "service token for demo-app-server created (secret ${secret:0:6}…, only its SHA-256 is stored)"
 run tier list
 
-section "Processes: two gateways and a monitor"
+section "Processes: two gateways, a monitor and the dashboard"
 gateway_ports=("$(free_port)" "$(free_port)")
 for index in 0 1; do
     "$tollgate" serve --port "${gateway_ports[$index]}" --node "gateway-$((index + 1))" \
@@ -74,7 +74,13 @@ metrics_port="$(free_port)"
 track_pid $!
 for port in "${gateway_ports[@]}"; do wait_http "http://127.0.0.1:$port/readyz"; done
 wait_http "http://127.0.0.1:$metrics_port/healthz"
+dashboard_port="$(free_port)"
+dashboard_token="$("$tollgate" dashboard-token create stack-operator --scope operator --json 2>/dev/null | jq -r .secret)"
+"$tollgate" dashboard --port "$dashboard_port" >"$work/dashboard.log" 2>&1 &
+track_pid $!
+wait_http "http://127.0.0.1:$dashboard_port/healthz"
 echo "gateway-1 http://127.0.0.1:${gateway_ports[0]}  gateway-2 http://127.0.0.1:${gateway_ports[1]}  monitor metrics http://127.0.0.1:$metrics_port/metrics"
+printf '\033[1mdashboard http://127.0.0.1:%s/login  operator token %s\033[0m\n' "$dashboard_port" "$dashboard_token"
 "$tollgate" watch --json >"$work/watch.jsonl" 2>/dev/null &
 track_pid $!
 
@@ -92,7 +98,7 @@ post() {
 admitted=0 limited=0
 call() {
     local node="$1" id="$2" key="$3" model="$4" input="$5" max_output="$6" output="$7"
-    post "$node" /v1/reserve "{\"request_id\":\"$id\",\"api_key\":\"$key\",\"model\":\"$model\",\"input_tokens\":$input,\"max_output_tokens\":$max_output,\"user\":\"user-$((RANDOM % 3))\",\"feature\":\"chat\"}"
+    post "$node" /v1/reserve "{\"request_id\":\"$id\",\"api_key\":\"$key\",\"model\":\"$model\",\"input_tokens\":$input,\"max_output_tokens\":$max_output,\"user\":\"user-$((RANDOM % 3))\",\"feature\":\"chat\",\"experiment\":\"prompt-v$((RANDOM % 2 + 1))\"}"
     if [ "$status" = 200 ]; then
         admitted=$((admitted + 1))
         local version; version="$(jq -r .price_version <<<"$body")"
@@ -165,6 +171,7 @@ curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^tollgate_(cost_nano
 if [ "$keep" = 1 ]; then
     section "The stack keeps running (Ctrl-C stops it). TOLLGATE_REDIS_URL=$TOLLGATE_REDIS_URL"
     echo "service token: $secret"
+    echo "dashboard: http://127.0.0.1:$dashboard_port/login  (operator token: $dashboard_token)"
     while true; do sleep 3600 & track_pid $!; wait $!; done   # wait, unlike a foreground sleep, lets Ctrl-C and SIGTERM through
 fi
 log "done; stopping what this script started (logs stay in $work)"

@@ -7,8 +7,8 @@ struct Tollgate: AsyncParsableCommand {
         commandName: "tollgate",
         abstract: "Distributed quota enforcement for LLM API usage.",
         subcommands: [
-            ServeCommand.self, MonitorCommand.self,
-            PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self,
+            ServeCommand.self, MonitorCommand.self, DashboardCommand.self,
+            PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self, DashboardTokenCommand.self,
             BudgetCommand.self, UsageCommand.self, StatusCommand.self, WatchCommand.self, AuditCommand.self, ConfigCommand.self, ACLCommand.self, PingCommand.self,
         ]
     )

@@ -201,7 +201,8 @@ struct CLITests {
         let server = try await RedisServer.start()
         let prefix = "acltest"
         let cli = CLI(redisURL: server.url, prefix: prefix)
-        try await cli.ok(["acl", "--admin-password", "admin-secret-1", "--gateway-password", "gateway-secret-1", "--monitor-password", "monitor-secret-1", "--apply"])
+        try await cli.ok(["acl", "--admin-password", "admin-secret-1", "--gateway-password", "gateway-secret-1", "--monitor-password", "monitor-secret-1",
+                        "--dashboard-password", "dashboard-secret-1", "--apply"])
         let admin = CLI(redisURL: "redis://tollgate-admin:admin-secret-1@127.0.0.1:\(server.port)", prefix: prefix)
         try await Self.setUpCustomer(admin)
 
@@ -232,6 +233,23 @@ struct CLITests {
         await #expect(throws: RedisError.self) { try await gateway.send("FLUSHALL") }
         await #expect(throws: RedisError.self) { try await gateway.send("GET", "unrelated-key") }
         #expect(try await admin.version(gateway) > 0)
+
+        // The dashboard user reads the configuration and the live counters, and writes nothing.
+        var dashboardConfiguration = server.configuration()
+        dashboardConfiguration.endpoint.username = "tollgate-dashboard"
+        dashboardConfiguration.endpoint.password = "dashboard-secret-1"
+        let dashboard = RedisClient(configuration: dashboardConfiguration, logger: .quiet)
+        let seen = try await ConfigurationStore(redis: dashboard, keys: KeyLayout(prefix: prefix)).load()
+        #expect(seen.version == loaded.version)
+        let reader = QuotaEngine(redis: dashboard, keys: KeyLayout(prefix: prefix), scripts: try QuotaScripts.load())
+        let quota = try await reader.quota(plan: plan, settings: loaded.configuration.settings)
+        #expect(quota.levels.first?.windowTokens ?? 0 > 0)
+        let refused = try? await reader.reserve(ReserveRequest(requestID: "r2", model: "test-model", inputTokens: 10), plan: plan, price: price,
+                                                settings: loaded.configuration.settings)
+        #expect(refused == nil, "the read-only dashboard user reserved")
+        await #expect(throws: RedisError.self) { try await dashboard.send("HINCRBY", "\(prefix):{p0}:ru:d:acme:20260101", "x", "1") }
+        await #expect(throws: RedisError.self) { try await dashboard.send("SET", "\(prefix):{cfg}:version", "999") }
+        await dashboard.shutdown()
         await gateway.shutdown()
         await server.stop()
     }

@@ -3,7 +3,7 @@ import Foundation
 import TollgateCore
 import TollgateRedis
 
-/// `tollgate acl`: least-privilege Redis users for the three roles, as `ACL SETUSER` lines.
+/// `tollgate acl`: least-privilege Redis users for the roles, as `ACL SETUSER` lines.
 ///
 /// - admin: the CLI — every data command on this deployment's keys (no server-wide
 ///   dangerous commands such as FLUSHALL, CONFIG, SHUTDOWN).
@@ -11,33 +11,43 @@ import TollgateRedis
 ///   configuration: a leaked gateway credential cannot change prices, tiers or customers.
 /// - monitor: reads and acknowledges the ledger, writes roll-ups, expires holds; reads
 ///   the configuration; publishes alerts.
+/// - dashboard (with --dashboard-password): reads only — roll-ups, live counters (through
+///   the read-only quota script), the configuration — and listens to the events channel.
 public struct ACLCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "acl", abstract: "Print ACL SETUSER commands for least-privilege admin, gateway and monitor Redis users.",
+        commandName: "acl", abstract: "Print ACL SETUSER commands for least-privilege admin, gateway, monitor and (optionally) dashboard Redis users.",
         discussion: "Apply them with redis-cli (e.g. `tollgate acl ... | redis-cli`), or with --apply. Scripts run with the caller's permissions, so the commands inside Tollgate's Lua scripts are listed too.")
 
     @OptionGroup var options: AdminOptions
     @Option(help: "Password of the admin user.") var adminPassword: String
     @Option(help: "Password of the gateway user.") var gatewayPassword: String
     @Option(help: "Password of the monitor user.") var monitorPassword: String
+    @Option(help: "Password of the read-only dashboard user (the user is left out without it).") var dashboardPassword: String?
     @Option(help: "User name prefix.") var userPrefix = "tollgate"
     @Flag(help: "Run the commands on --redis instead of printing them.") var apply = false
 
     public init() {}
 
     public func validate() throws {
-        for password in [adminPassword, gatewayPassword, monitorPassword] where password.count < 12 || password.contains(" ") {
+        for password in [adminPassword, gatewayPassword, monitorPassword] + (dashboardPassword.map { [$0] } ?? []) where password.count < 12 || password.contains(" ") {
             throw ValidationError("passwords must be at least 12 characters, without spaces")
         }
     }
 
-    public static func rules(prefix: String, userPrefix: String, admin: String, gateway: String, monitor: String) -> [[String]] {
+    public static func rules(prefix: String, userPrefix: String, admin: String, gateway: String, monitor: String, dashboard: String? = nil) -> [[String]] {
         let partitions = "\(prefix):{p*}:*"
         let configuration = "\(prefix):{cfg}:*"
         // Cluster clients read the slot map and follow ASK redirections.
         let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
                          "+cluster|shards", "+cluster|slots", "+asking"]
         let scriptCommands = ["+get", "+set", "+hmget", "+hset", "+hscan", "+pexpire", "+zadd", "+zrem", "+xadd"]
+        // Read-only by its commands: no write command is granted, and scripts run with the
+        // caller's permissions, so a script it runs cannot write either. (Its key pattern is
+        // not %R~: Redis checks EVALSHA's keys as read-write.)
+        let dashboardRule = dashboard.map { password in
+            ["ACL", "SETUSER", "\(userPrefix)-dashboard", "reset", "on", ">\(password)", "~\(prefix):*", "&\(prefix):config", "&\(prefix):events",
+             "+subscribe", "+get", "+hgetall", "+hmget", "+mget", "+exists"] + scripting
+        }
         return [
             ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],
             ["ACL", "SETUSER", "\(userPrefix)-gateway", "reset", "on", ">\(gateway)", "%RW~\(partitions)", "%R~\(configuration)",
@@ -46,11 +56,12 @@ public struct ACLCommand: AsyncParsableCommand {
              "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "+subscribe", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
              "+xgroup", "+xinfo", "+xtrim", "+xrange", "+xlen", "+xpending", "+zrangebyscore", "+zcard", "+hincrby", "+hgetall", "+expire",
              "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby"] + scripting + scriptCommands,
-        ]
+        ] + (dashboardRule.map { [$0] } ?? [])
     }
 
     public func run() async throws {
-        let lines = Self.rules(prefix: options.prefix, userPrefix: userPrefix, admin: adminPassword, gateway: gatewayPassword, monitor: monitorPassword)
+        let lines = Self.rules(prefix: options.prefix, userPrefix: userPrefix, admin: adminPassword, gateway: gatewayPassword, monitor: monitorPassword,
+                              dashboard: dashboardPassword)
         guard apply else {
             for line in lines { print(line.joined(separator: " ")) }
             return

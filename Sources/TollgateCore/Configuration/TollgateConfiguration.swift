@@ -1,7 +1,7 @@
 import Foundation
 
 /// Everything the gateways, the monitor and the CLI share: settings, prices, tiers,
-/// customers and service tokens. Stored in Redis as one versioned document, changed all
+/// customers, service tokens and dashboard tokens. Stored in Redis as one versioned document, changed all
 /// or nothing, and held in memory by every gateway as an immutable snapshot.
 public struct TollgateConfiguration: Sendable, Hashable {
     public var settings: Settings
@@ -11,9 +11,11 @@ public struct TollgateConfiguration: Sendable, Hashable {
     public var workspaces: [String: Workspace]
     public var keys: [String: APIKey]
     public var tokens: [String: ServiceToken]
+    public var dashboardTokens: [String: DashboardToken]
 
     public init(settings: Settings = Settings(), pricing: PriceCatalogue = PriceCatalogue(), tiers: [Tier] = [],
-                organizations: [Organization] = [], workspaces: [Workspace] = [], keys: [APIKey] = [], tokens: [ServiceToken] = []) {
+                organizations: [Organization] = [], workspaces: [Workspace] = [], keys: [APIKey] = [], tokens: [ServiceToken] = [],
+                dashboardTokens: [DashboardToken] = []) {
         self.settings = settings
         self.pricing = pricing
         self.tiers = Dictionary(tiers.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
@@ -21,6 +23,7 @@ public struct TollgateConfiguration: Sendable, Hashable {
         self.workspaces = Dictionary(workspaces.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         self.tokens = Dictionary(tokens.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        self.dashboardTokens = Dictionary(dashboardTokens.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
     }
 
     /// Every problem that makes this configuration unusable, as one sentence each.
@@ -64,6 +67,15 @@ public struct TollgateConfiguration: Sendable, Hashable {
                 problems.append("token \(token.id): unknown organization '\(organization)'")
             }
         }
+        for token in dashboardTokens.values.sorted(by: { $0.id < $1.id }) {
+            switch (token.scope, token.organization) {
+            case (.customer, nil): problems.append("dashboard token \(token.id): a customer token needs its organization")
+            case (.customer, let organization?) where organizations[organization] == nil:
+                problems.append("dashboard token \(token.id): unknown organization '\(organization)'")
+            case (.operator, .some): problems.append("dashboard token \(token.id): an operator token has no organization")
+            default: break
+            }
+        }
         return problems
     }
 
@@ -76,11 +88,16 @@ public struct TollgateConfiguration: Sendable, Hashable {
     public func token(withHash sha256: String) -> ServiceToken? {
         tokens.values.first { $0.sha256 == sha256 && !$0.revoked }
     }
+
+    public func dashboardToken(withHash sha256: String) -> DashboardToken? {
+        dashboardTokens.values.first { $0.sha256 == sha256 && !$0.revoked }
+    }
 }
 
 extension TollgateConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
         case settings, pricing, tiers, organizations, workspaces, keys, tokens
+        case dashboardTokens = "dashboard_tokens"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,7 +109,8 @@ extension TollgateConfiguration: Codable {
             organizations: try container.decodeIfPresent([Organization].self, forKey: .organizations) ?? [],
             workspaces: try container.decodeIfPresent([Workspace].self, forKey: .workspaces) ?? [],
             keys: try container.decodeIfPresent([APIKey].self, forKey: .keys) ?? [],
-            tokens: try container.decodeIfPresent([ServiceToken].self, forKey: .tokens) ?? [])
+            tokens: try container.decodeIfPresent([ServiceToken].self, forKey: .tokens) ?? [],
+            dashboardTokens: try container.decodeIfPresent([DashboardToken].self, forKey: .dashboardTokens) ?? [])
     }
 
     /// Lists sorted by id, so that export → import → export is byte-for-byte identical.
@@ -105,6 +123,8 @@ extension TollgateConfiguration: Codable {
         try container.encode(workspaces.values.sorted { $0.id < $1.id }, forKey: .workspaces)
         try container.encode(keys.values.sorted { $0.id < $1.id }, forKey: .keys)
         try container.encode(tokens.values.sorted { $0.id < $1.id }, forKey: .tokens)
+        // Absent until the first one exists, so documents written before keep their bytes.
+        if !dashboardTokens.isEmpty { try container.encode(dashboardTokens.values.sorted { $0.id < $1.id }, forKey: .dashboardTokens) }
     }
 
     /// JSON with the currency wired in for plain-decimal amounts.

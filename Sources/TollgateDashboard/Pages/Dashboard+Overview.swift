@@ -1,0 +1,137 @@
+import Foundation
+import Hummingbird
+import TollgateCore
+
+extension Dashboard {
+    /// The operators' timezone: the one most organisations' tiers use (UTC when none).
+    func operatorTimezone(_ configuration: TollgateConfiguration) -> NamedTimeZone {
+        var counts: [String: Int] = [:]
+        for organization in configuration.organizations.values { counts[timezone(of: organization, in: configuration).name, default: 0] += 1 }
+        return NamedTimeZone(counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "UTC")
+    }
+
+    /// Overview: spend in the range and against budgets per organisation, top models,
+    /// users, features and experiments. Operators only (a customer is sent to its page).
+    func overview(_ request: Request) async throws -> Response {
+        let (configuration, access) = try authorize(request)
+        if case .customer(let own) = access { return Response(status: .seeOther, headers: [.location: "/org/\(HTML.query(own))"]) }
+        let zone = operatorTimezone(configuration)
+        let range = try range(request, timezone: zone)
+        let organizations = configuration.organizations.keys.sorted()
+        let contents = try await store.contents(organizations, period: .day, labels: range.dayLabels)
+        let rows = contents.rows
+        let latency = contents.latencyByModel
+        let quotas = try await organizationQuotas(organizations, configuration)
+        let currency = configuration.settings.currency
+        let total = rows.total
+        let perOrganization = Dictionary(grouping: rows, by: \.organization).mapValues(\.total)
+        let mixed = organizations.contains { timezone(of: configuration.organizations[$0]!, in: configuration).name != zone.name }
+
+        var organizationRows: [[Table.Cell]] = []
+        for id in organizations {
+            let organization = configuration.organizations[id]!
+            let totals = perOrganization[id] ?? UsageTotals()
+            let limits = (configuration.tiers[organization.tier]?.limits ?? .none).applying(organization.overrides)
+            let quota = quotas[id]
+            let level = quota?.levels.first
+            let projected = quota.flatMap { Self.projectedMonthEnd(spent: $0.levels.first?.monthSpent.nanos ?? 0, now: $0.now, monthResetsAt: $0.monthResetsAt,
+                                                                    timezone: timezone(of: organization, in: configuration).zone) }
+            let tpmPercent = (limits.tpm ?? 0) > 0 ? "\((level?.windowTokens ?? 0) * 100 / limits.tpm!)%" : "no limit"
+            let cacheRate = totals.cacheKnown == 0 ? "-" : "\(totals.cacheHits * 100 / totals.cacheKnown)%"
+            let accuracy = totals.estimatedActualTokens == 0 ? "-" : "\(totals.estimatedTokens * 100 / totals.estimatedActualTokens)%"
+            organizationRows.append([
+                Table.Cell(id, link: "/org/\(HTML.query(id))?from=\(range.from)&to=\(range.to)&tz=\(HTML.query(timezone(of: organization, in: configuration).name))"),
+                Table.Cell(organization.tier), Table.Cell(timezone(of: organization, in: configuration).name),
+                .number(totals.requests), .number(totals.usage.total), .money(money(totals.costNanos, configuration)),
+                .money(level.map { $0.daySpent.decimalString } ?? "-"), .money(limits.dailyBudget?.decimalString ?? "none"),
+                .money(level.map { $0.monthSpent.decimalString } ?? "-"), .money(level.map { $0.monthHeld.decimalString } ?? "-"),
+                .money(limits.monthlyBudget?.decimalString ?? "none"),
+                .money(projected.map { Money(nanos: $0, currency: currency).decimalString } ?? "-"), Table.Cell(tpmPercent, numeric: true),
+                Table.Cell(cacheRate, numeric: true), Table.Cell(accuracy, numeric: true),
+            ])
+        }
+        let organizationsTable = Table(
+            id: "organizations", title: "Organizations",
+            columns: ["organization", "tier", "timezone", "requests", "tokens", "cost", "spent today", "daily budget", "spent this month", "held",
+                      "monthly budget", "projected month end", "TPM now", "cache-hit rate", "estimate / actual"],
+            rows: organizationRows,
+            note: "cost, requests and tokens: the range, from the roll-ups; spent, held and TPM: the live counters now; projection: this month's spend at its rate so far; cache-hit rate: of the requests that said; estimate / actual: reserved tokens over the tokens those requests used.")
+
+        let modelsTable = Table(id: "models", title: "Models", columns: ["model", "requests", "tokens", "cost", "cost per 1,000 requests", "latency p50", "latency p95"],
+                                rows: rows.grouped { $0.dimensions.model }.map { model, totals in
+                                    [Table.Cell(model, link: "/model/\(HTML.query(model))?\(range.query)"), .number(totals.requests), .number(totals.usage.total),
+                                     .money(money(totals.costNanos, configuration)), .money(money(Self.perThousand(totals), configuration)),
+                                     Table.Cell(Self.latencyText(latency[model], 0.5), numeric: true), Table.Cell(Self.latencyText(latency[model], 0.95), numeric: true)]
+                                }, note: "Latency from the latency_ms commits report, as the bucket that holds the percentile (≤ 250 ms: between 100 and 250 ms).")
+        func top(_ id: String, _ title: String, _ name: String, _ key: @escaping (RollupStore.Row) -> String) -> Table {
+            Table(id: id, title: title, columns: ["organization", name, "requests", "cost"],
+                  rows: rows.grouped { "\($0.organization)\t\(key($0))" }.prefix(10).map { group, totals in
+                      let parts = group.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                      return [Table.Cell(parts[0], link: "/org/\(HTML.query(parts[0]))?from=\(range.from)&to=\(range.to)"),
+                              Table.Cell(parts[1].isEmpty ? "(none)" : parts[1]), .number(totals.requests), .money(money(totals.costNanos, configuration))]
+                  },
+                  note: "The ten highest-cost, over the range.")
+        }
+        var head = "<div class=\"figures\">"
+        head += Layout.figure("Cost in range (\(currency.code))", money(total.costNanos, configuration), id: "total-cost", link: "#organizations")
+        head += Layout.figure("Requests in range", String(total.requests), id: "total-requests", link: "#organizations")
+        head += Layout.figure("Organizations", String(organizations.count), id: "organization-count", link: "#organizations")
+        head += "</div>"
+        let dailyChart = BarChart(title: "Cost per day (\(currency.code))", bars: dailyBars(rows, range, configuration)).svg
+        let note = mixed ? "Organizations whose tier uses another timezone are reported in their own days (see the timezone column), as `tollgate usage report` does."
+            : "Every organization's tier uses this timezone."
+        return try render(request, title: "Overview", access: access, range: range, path: "/", timezoneNote: note, head: head + "<div class=\"chart\">\(dailyChart)</div>",
+                          tables: [organizationsTable, modelsTable, top("users", "Top users", "user") { $0.dimensions.user },
+                                   top("features", "Top features", "feature") { $0.dimensions.feature },
+                                   top("experiments", "Top experiments", "experiment") { $0.dimensions.experiment }])
+    }
+
+    func dailyBars(_ rows: [RollupStore.Row], _ range: ReportRange, _ configuration: TollgateConfiguration) -> [(label: String, value: Int64, text: String)] {
+        var byDay: [String: Int64] = [:]
+        for row in rows { byDay[row.label, default: 0] += row.totals.costNanos }
+        return zip(range.days, range.dayLabels).map { day, label in (String(day.suffix(5)), byDay[label] ?? 0, money(byDay[label] ?? 0, configuration)) }
+    }
+
+    /// The organisation level's live counters of each organisation (one script call each,
+    /// pipelined by the client).
+    func organizationQuotas(_ organizations: [String], _ configuration: TollgateConfiguration) async throws -> [String: QuotaSnapshot] {
+        let engine = engine(configuration)
+        return try await withThrowingTaskGroup(of: (String, QuotaSnapshot).self) { group in
+            for id in organizations {
+                guard let organization = configuration.organizations[id] else { continue }
+                let limits = (configuration.tiers[organization.tier]?.limits ?? .none).applying(organization.overrides)
+                let zone = timezone(of: organization, in: configuration).zone
+                group.addTask {
+                    (id, try await engine.quota(organization: id, levels: [LevelPlan(scope: .organization, id: id, limits: limits)], timezone: zone,
+                                                settings: configuration.settings))
+                }
+            }
+            var result: [String: QuotaSnapshot] = [:]
+            for try await (id, quota) in group { result[id] = quota }
+            return result
+        }
+    }
+
+    /// This month's spend extended to the month's end at its rate so far, in whole hours
+    /// begun (so the figure, and its CSV, hold for the hour), in exact integers.
+    static func projectedMonthEnd(spent: Int64, now: Int64, monthResetsAt: Int64, timezone: TimeZone) -> Int64? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timezone
+        let date = Date(timeIntervalSince1970: Double(now) / 1000)
+        guard let start = calendar.date(from: calendar.dateComponents([.year, .month], from: date)) else { return nil }
+        let hour: Int64 = 3_600_000
+        let elapsedHours = (now - Int64(start.timeIntervalSince1970 * 1000)) / hour + 1
+        let monthHours = (monthResetsAt - Int64(start.timeIntervalSince1970 * 1000) + hour - 1) / hour
+        guard monthHours > 0 else { return nil }
+        return Int64(Int128(spent) * Int128(monthHours) / Int128(min(elapsedHours, monthHours)))
+    }
+
+    static func latencyText(_ histogram: LatencyHistogram?, _ quantile: Double) -> String {
+        guard let histogram, histogram.total > 0 else { return "-" }
+        return histogram.quantileBound(quantile).map { "≤ \($0) ms" } ?? "> \(LatencyHistogram.bounds.last!) ms"
+    }
+
+    static func perThousand(_ totals: UsageTotals) -> Int64 {
+        totals.requests == 0 ? 0 : Int64(Int128(totals.costNanos) * 1_000 / Int128(totals.requests))
+    }
+}
