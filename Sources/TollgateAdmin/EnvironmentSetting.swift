@@ -62,6 +62,11 @@ public enum EnvironmentSettings {
 
     public static let host = EnvironmentSetting.text("TOLLGATE_HOST", flag: "--host", accepts: "a host name or IP address without spaces", where: isHost)
 
+    public static let dashboardPort = EnvironmentSetting.integer("TOLLGATE_DASHBOARD_PORT", flag: "--port", in: 1...65_535)
+
+    public static let dashboardHost = EnvironmentSetting.text("TOLLGATE_DASHBOARD_HOST", flag: "--host", accepts: "a host name or IP address without spaces",
+                                                              where: isHost)
+
     public static let metricsPort = EnvironmentSetting.integer("TOLLGATE_METRICS_PORT", flag: "--metrics-port", in: 0...65_535)
 
     public static let webhookURL = EnvironmentSetting.text("TOLLGATE_WEBHOOK_URL", flag: "--webhook", accepts: "an http:// or https:// URL", where: isWebURL)

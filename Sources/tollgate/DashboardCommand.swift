@@ -17,10 +17,10 @@ struct DashboardCommand: AsyncParsableCommand {
     @OptionGroup var redisOptions: RedisOptions
 
     @Option(help: "Address to listen on (or TOLLGATE_DASHBOARD_HOST).")
-    var host: String = Environment.value("TOLLGATE_DASHBOARD_HOST") ?? "127.0.0.1"
+    var host: String = EnvironmentSettings.dashboardHost.value ?? "127.0.0.1"
 
     @Option(help: "Port to listen on (or TOLLGATE_DASHBOARD_PORT).")
-    var port: Int = Int(Environment.value("TOLLGATE_DASHBOARD_PORT") ?? "") ?? 8090
+    var port: Int = EnvironmentSettings.dashboardPort.value ?? 8090
 
     @Option(help: "Configuration poll interval in milliseconds.")
     var pollMs: Int = 250
@@ -28,6 +28,9 @@ struct DashboardCommand: AsyncParsableCommand {
     @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
+        try EnvironmentSettings.dashboardHost.validate()
+        try EnvironmentSettings.dashboardPort.validate()
+        guard EnvironmentSettings.isHost(host) else { throw ValidationError("--host must be a host name or IP address without spaces") }
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
     }
