@@ -25,8 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on, 1-65535 (or TOLLGATE_PORT).")
     var port: Int = EnvironmentSettings.port.value ?? 8080
 
-    @Option(help: "Spool file for commits that cannot reach Redis (or TOLLGATE_SPOOL).")
-    var spool: String = Environment.value("TOLLGATE_SPOOL") ?? "tollgate-spool.jsonl"
+    @Option(help: ArgumentHelp("Spool file for commits that cannot reach Redis, owned by this process alone (or TOLLGATE_SPOOL).",
+                               discussion: "Default: tollgate-spool-<node>.jsonl in the working directory, or tollgate-spool-<port>.jsonl without --node."))
+    var spool: String?
 
     @Option(help: "Largest spool in bytes before commits are refused with 503.")
     var spoolLimit: Int = 64 * 1024 * 1024
@@ -47,9 +48,12 @@ struct ServeCommand: AsyncParsableCommand {
     var breakerCooldownMs: Int = 1_000
 
     @Option(help: "Name of this node in logs (or TOLLGATE_NODE).")
-    var node: String = Environment.value("TOLLGATE_NODE") ?? "gateway"
+    var node: String = Environment.value("TOLLGATE_NODE") ?? GatewayConfiguration.defaultNodeName
 
     @OptionGroup var serviceOptions: ServiceOptions
+
+    /// Exit status when the spool belongs to another process or cannot be created (EX_CONFIG).
+    static let spoolRefused = ExitCode(78)
 
     func validate() throws {
         try EnvironmentSettings.host.validate()
@@ -62,9 +66,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard (10...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
         guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
         guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
+        guard spool?.isEmpty != true else { throw ValidationError("--spool must not be empty") }
+        guard spoolLimit >= 4_096 else { throw ValidationError("--spool-limit must be at least 4096 bytes") }
     }
 
     func run() async throws {
+        // A file-size limit (ulimit -f) makes a spool write fail with EFBIG, answered 503,
+        // instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         serviceOptions.bootstrapLogging()
         var logger = Logger(label: "tollgate.gateway")
         logger[metadataKey: "gateway.node"] = "\(node)"
@@ -73,12 +82,22 @@ struct ServeCommand: AsyncParsableCommand {
 
         let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-gateway-\(node)")
         let redis = try redisOptions.executor(redisConfiguration, logger: logger)
-        let gateway = try Gateway(
-            configuration: GatewayConfiguration(
-                host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs),
-                breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs), spoolPath: spool,
-                spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs),
-            redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(
+                configuration: GatewayConfiguration(
+                    host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs),
+                    breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs),
+                    spoolPath: spool ?? Environment.value("TOLLGATE_SPOOL"),
+                    spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs),
+                redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
+        } catch let error as SpoolError {
+            // Another process owns the spool, or it cannot be created: refuse to start.
+            await redis.shutdown()
+            let hint = error.code == .inUse ? "; give each gateway its own spool file with --spool" : ""
+            FileHandle.standardError.write(Data("error: \(error.description)\(hint)\n".utf8))
+            throw Self.spoolRefused
+        }
 
         let serverLogger = logger
         let application = Application(

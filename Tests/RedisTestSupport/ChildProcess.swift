@@ -9,15 +9,17 @@ public final class ChildProcess: Sendable {
     /// Where stderr goes when it is kept apart from stdout.
     public let errorPath: String?
 
-    /// Starts `executable` with `arguments`; its stdout (and stderr, unless `separateErrors`)
-    /// go to a temporary file.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateErrors: Bool = false) throws {
-        let directory = try RedisServer.makeTemporaryDirectory()
-        outputPath = directory + "/output.txt"
-        errorPath = separateErrors ? directory + "/errors.txt" : nil
+    /// Starts `executable` with `arguments` (in `directory`, if given); its stdout (and
+    /// stderr, unless `separateErrors`) go to a temporary file.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateErrors: Bool = false,
+                directory: String? = nil) throws {
+        let outputDirectory = try RedisServer.makeTemporaryDirectory()
+        outputPath = outputDirectory + "/output.txt"
+        errorPath = separateErrors ? outputDirectory + "/errors.txt" : nil
         var environmentPairs = ProcessInfo.processInfo.environment
         for (name, value) in environment { environmentPairs[name] = value }
-        pid = try RedisServer.spawn(executable, arguments, output: outputPath, errors: errorPath, environment: environmentPairs.map { "\($0)=\($1)" })
+        pid = try RedisServer.spawn(executable, arguments, output: outputPath, errors: errorPath, environment: environmentPairs.map { "\($0)=\($1)" },
+                                    directory: directory)
         ServerRegistry.register(pid)
     }
 

@@ -12,29 +12,41 @@ public final class GatewayProcess: Sendable {
     public let spool: String
     public let token: String
 
-    /// Starts the gateway and, unless `waitUntilReady` is false, waits until `/readyz` says ready.
-    public init(redisURL: String, prefix: String, name: String, token: String = "tg_test_all_3f9d2c", extra: [String] = [],
-                waitUntilReady: Bool = true) async throws {
+    /// Starts a gateway named `name` (nil: the default name) with its own spool in a fresh
+    /// directory, or, with `directory`, started there with the default spool; unless
+    /// `waitUntilReady` is false, waits until `/readyz` says ready.
+    public init(redisURL: String, prefix: String, name: String?, token: String = "tg_test_all_3f9d2c", directory: String? = nil,
+                spool: String? = nil, extra: [String] = [], waitUntilReady: Bool = true) async throws {
         self.token = token
         port = try RedisServer.freeLoopbackPort()
-        spool = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
-        process = try ChildProcess(try ChildProcess.executable("tollgate"), [
-            "serve", "--redis", redisURL, "--prefix", prefix, "--port", String(port), "--spool", spool, "--node", name,
+        var arguments = ["serve", "--redis", redisURL, "--prefix", prefix, "--port", String(port)]
+        if let name { arguments += ["--node", name] }
+        if let directory {
+            let file = spool ?? "tollgate-spool-\(name ?? String(port)).jsonl"
+            self.spool = file.hasPrefix("/") ? file : directory + "/" + file
+            if let spool { arguments += ["--spool", spool] }
+        } else {
+            self.spool = try spool ?? RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
+            arguments += ["--spool", self.spool]
+        }
+        process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments + [
             "--drain-seconds", "1", "--poll-ms", "100", "--redis-timeout-ms", "300", "--log-level", "warning",
-        ] + extra)
+        ] + extra, directory: directory)
         if !waitUntilReady {
             // Up once it answers /healthz.
             for _ in 0..<200 {
                 if let response = try? await send(.GET, "/healthz", body: nil, token: nil), response.status == .ok { return }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            throw HarnessError("gateway \(name) did not start: \(process.output.suffix(1_000))")
+            throw HarnessError("gateway \(name ?? String(port)) did not start: \(process.output.suffix(1_000))")
         }
         for _ in 0..<200 {
             if let response = try? await send(.GET, "/readyz", body: nil, token: nil), response.status == .ok { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HarnessError("gateway \(name) did not become ready: \(process.output.suffix(1_000))")
+        process.signal(SIGKILL)
+        _ = await process.wait(timeout: .seconds(5))
+        throw HarnessError("gateway \(name ?? String(port)) did not become ready: \(process.output.suffix(1_000))")
     }
 
     public var base: String { "http://127.0.0.1:\(port)" }

@@ -164,8 +164,13 @@ public final class RedisServer: Sendable {
         return arguments + options.extraArguments
     }
 
-    static func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null", errors: String? = nil, environment: [String]? = nil) throws -> pid_t {
+    static func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null", errors: String? = nil, environment: [String]? = nil,
+                      directory: String? = nil) throws -> pid_t {
         var pid: pid_t = 0
+        // In another working directory: through `sh`, which changes to it and execs the
+        // program in its own place (same PID). (posix_spawn_file_actions_addchdir_np is not
+        // visible from Swift here.)
+        let (executable, arguments) = directory.map { ("/bin/sh", ["-c", #"cd -- "$0" && exec "$@""#, $0, executable] + arguments) } ?? (executable, arguments)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var actions = posix_spawn_file_actions_t()

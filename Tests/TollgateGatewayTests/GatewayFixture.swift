@@ -51,15 +51,16 @@ struct GatewayFixture {
     }
 
     static func make(_ configuration: TollgateConfiguration = configuration(), server: RedisServer? = nil,
-                     gatewayConfiguration: GatewayConfiguration = GatewayConfiguration(), name: String = #function) async throws -> GatewayFixture {
+                     gatewayConfiguration: GatewayConfiguration = GatewayConfiguration(), spoolPath: String? = nil, logger: Logger = .quiet,
+                     name: String = #function) async throws -> GatewayFixture {
         let redisConfiguration = if let server { server.configuration(timeout: .milliseconds(300)) } else { try await TestRedis.configuration(timeout: .milliseconds(300)) }
         let client: any RedisExecutor = if let server { server.client(timeout: .milliseconds(300)) } else { try await TestRedis.client(timeout: .milliseconds(300)) }
         let prefix = uniquePrefix(name)
         let spoolDirectory = try RedisServer.makeTemporaryDirectory()
         var gatewayConfiguration = gatewayConfiguration
-        gatewayConfiguration.spoolPath = spoolDirectory + "/spool.jsonl"
+        gatewayConfiguration.spoolPath = spoolPath ?? spoolDirectory + "/spool.jsonl"
         let gateway = try Gateway(configuration: gatewayConfiguration, redis: client, redisConfiguration: redisConfiguration,
-                                  keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: .quiet)
+                                  keyPrefix: prefix, registry: PrometheusCollectorRegistry(), logger: logger)
         let fixture = GatewayFixture(client: client, prefix: prefix, gateway: gateway, spoolDirectory: spoolDirectory)
         try await fixture.write(configuration)
         return fixture

@@ -167,11 +167,12 @@ extension Gateway {
             try await spool.append(entry)
         } catch {
             logger.error("spool append failed", metadata: ["spool.error": "\(error)", "spool.request_id": "\(entry.requestID)"])
-            throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable and the local spool cannot take more; retry shortly",
+            let reason = (error as? SpoolError)?.code == .full ? "is full" : "cannot be written"
+            throw APIError(.serviceUnavailable, "spool_unavailable",
+                           "quota state is unreachable and the gateway's spool \(reason), so the \(entry.operation.rawValue) was not kept; retry it shortly",
                            headers: [.retryAfter: "1"])
         }
         metrics.spooled.increment()
-        metrics.spoolDepth.record(spool.depth)
         return JSONResponse.make(status: .accepted, SpooledBody(
             requestID: entry.requestID, message: "quota state is unreachable; the \(entry.operation.rawValue) is kept in the gateway's spool and applied when it returns"))
     }

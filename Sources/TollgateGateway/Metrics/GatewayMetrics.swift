@@ -10,7 +10,6 @@ public final class GatewayMetrics: Sendable {
     private let timer: DimensionedCache<Timer>
     let breakerState: Gauge
     let configurationVersion: Gauge
-    let spoolDepth: Gauge
     let holdsCreated: Counter
     let spooled: Counter
     let spoolReplayed: Counter
@@ -20,7 +19,6 @@ public final class GatewayMetrics: Sendable {
         timer = DimensionedCache { Timer(label: $0, dimensions: $1, factory: factory) }
         breakerState = Gauge(label: "tollgate_circuit_breaker_state", factory: factory)
         configurationVersion = Gauge(label: "tollgate_config_version", factory: factory)
-        spoolDepth = Gauge(label: "tollgate_spool_depth", factory: factory)
         holdsCreated = Counter(label: "tollgate_holds_created_total", factory: factory)
         spooled = Counter(label: "tollgate_spooled_total", factory: factory)
         spoolReplayed = Counter(label: "tollgate_spool_replayed_total", factory: factory)

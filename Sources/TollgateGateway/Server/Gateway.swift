@@ -20,6 +20,7 @@ public final class Gateway: Sendable {
     let scripts: QuotaScripts
     let breaker: CircuitBreaker
     let spool: Spool
+    let spoolGauges: SpoolGauges
     let metrics: GatewayMetrics
     let registry: PrometheusCollectorRegistry
     let logger: Logger
@@ -46,7 +47,8 @@ public final class Gateway: Sendable {
         }
         metrics.breakerState.record(0)
         spool = try Spool(path: configuration.spoolPath, limitBytes: configuration.spoolLimitBytes)
-        metrics.spoolDepth.record(spool.depth)
+        spoolGauges = SpoolGauges(registry: registry)
+        logger.info("spool taken", metadata: ["spool.path": "\(SpoolLock.absolute(configuration.spoolPath))"])
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
             subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
@@ -131,7 +133,7 @@ public final class Gateway: Sendable {
     }
 
     private func metricsResponse() -> Response {
-        metrics.spoolDepth.record(spool.depth)
+        spoolGauges.update(spool.status, now: watcher.now)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))

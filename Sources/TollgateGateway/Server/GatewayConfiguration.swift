@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 /// How a gateway node listens, waits and degrades. Built from flags and `TOLLGATE_*`
 /// environment variables by `tollgate serve`; defaults suit a loopback deployment.
 public struct GatewayConfiguration: Sendable {
@@ -12,7 +13,8 @@ public struct GatewayConfiguration: Sendable {
     public var breakerFailureThreshold: Int
     /// How long the breaker stays open before one probe request may try Redis again.
     public var breakerCooldown: Duration
-    /// The spool for commits, records and releases that cannot reach Redis.
+    /// The spool for commits, records and releases that cannot reach Redis; one live
+    /// process owns it (see ``defaultSpoolPath(node:port:)`` for the default).
     public var spoolPath: String
     /// The spool refuses new entries (503) beyond this size.
     public var spoolLimitBytes: Int
@@ -25,7 +27,7 @@ public struct GatewayConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 64 * 1024,
                 configurationPollInterval: Duration = .milliseconds(250), breakerFailureThreshold: Int = 3,
-                breakerCooldown: Duration = .seconds(1), spoolPath: String = "tollgate-spool.jsonl",
+                breakerCooldown: Duration = .seconds(1), spoolPath: String? = nil,
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
                 clockOffsetMillis: Int64 = 0) {
         self.host = host
@@ -34,10 +36,24 @@ public struct GatewayConfiguration: Sendable {
         self.configurationPollInterval = configurationPollInterval
         self.breakerFailureThreshold = breakerFailureThreshold
         self.breakerCooldown = breakerCooldown
-        self.spoolPath = spoolPath
+        self.spoolPath = spoolPath ?? Self.defaultSpoolPath(node: nodeName, port: port)
         self.spoolLimitBytes = spoolLimitBytes
         self.drainDelay = drainDelay
         self.nodeName = nodeName
         self.clockOffsetMillis = clockOffsetMillis
+    }
+
+    /// The node's name when it is not given one.
+    public static let defaultNodeName = "gateway"
+
+    /// The spool a node uses unless told otherwise, in the working directory:
+    /// `tollgate-spool-<node>.jsonl`, or `tollgate-spool-<port>.jsonl` for a node that keeps
+    /// the default name, so that gateways started from one directory each get their own.
+    public static func defaultSpoolPath(node: String, port: Int) -> String {
+        guard node != defaultNodeName else { return "tollgate-spool-\(port).jsonl" }
+        let safe = node.unicodeScalars.map { scalar -> String in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar)) ? String(scalar) : "_"
+        }.joined()
+        return "tollgate-spool-\(safe).jsonl"
     }
 }
