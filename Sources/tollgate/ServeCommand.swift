@@ -67,7 +67,6 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
         guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
         guard spool?.isEmpty != true else { throw ValidationError("--spool must not be empty") }
-        guard spoolLimit >= 4_096 else { throw ValidationError("--spool-limit must be at least 4096 bytes") }
     }
 
     func run() async throws {

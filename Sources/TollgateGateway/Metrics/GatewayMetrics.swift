@@ -63,12 +63,10 @@ public final class GatewayMetrics: Sendable {
         ])),
         MetricDescription("tollgate_circuit_breaker_state", help: "This node's circuit breaker around Redis: 0 closed, 1 half-open (a probe may pass), 2 open (calls do not try Redis)."),
         MetricDescription("tollgate_config_version", help: "Version of the configuration document this node has loaded."),
-        MetricDescription("tollgate_spool_depth", help: "Calls in this node's spool, and in an unfinished replay, waiting for Redis."),
+        MetricDescription("tollgate_spool_depth", help: "Commits, records and releases in this node's spool (and in an unfinished replay) because Redis was unreachable, not yet applied."),
         MetricDescription("tollgate_spooled_total", help: "Commits, records and releases written to the spool because Redis was unavailable."),
         MetricDescription("tollgate_spool_replayed_total", help: "Spool entries applied to Redis after it came back."),
         MetricDescription("tollgate_holds_created_total", help: "Reservations admitted: holds created."),
-        // The spool's own gauges (its entries and the age of the oldest one).
-        MetricDescription("tollgate_spool_entries", help: "Calls in this node's spool, and in an unfinished replay, waiting for Redis."),
-        MetricDescription("tollgate_spool_oldest_entry_age_seconds", help: "Age of the oldest call in this node's spool; 0 when the spool is empty."),
+        MetricDescription("tollgate_spool_oldest_entry_age_seconds", help: "Age in seconds of the oldest entry in this node's spool (or unfinished replay); 0 when the spool is empty."),
     ]
 }

@@ -40,14 +40,15 @@ public final class Gateway: Sendable {
         self.logger = logger
         scripts = try QuotaScripts.load()
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
-        let metrics = GatewayMetrics(factory: DescribedMetricsFactory(registry: registry, descriptions: GatewayMetrics.descriptions))
+        let factory = DescribedMetricsFactory(registry: registry, descriptions: GatewayMetrics.descriptions)
+        let metrics = GatewayMetrics(factory: factory)
         self.metrics = metrics
         breaker = CircuitBreaker(threshold: configuration.breakerFailureThreshold, cooldown: configuration.breakerCooldown) { before, after in
             Gateway.reportBreaker(from: before, to: after, metrics: metrics, logger: logger)
         }
         metrics.breakerState.record(0)
         spool = try Spool(path: configuration.spoolPath, limitBytes: configuration.spoolLimitBytes)
-        spoolGauges = SpoolGauges(registry: registry)
+        spoolGauges = SpoolGauges(factory: factory)
         logger.info("spool taken", metadata: ["spool.path": "\(SpoolLock.absolute(configuration.spoolPath))"])
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
