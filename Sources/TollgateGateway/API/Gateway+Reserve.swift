@@ -46,6 +46,17 @@ struct ReserveLimitedBody: Encodable {
     }
 }
 
+/// What the engine (or, with Redis unreachable, the tier's failure mode) decided for a
+/// reservation. The JSON route and proxy mode both come through ``Gateway/admit``.
+enum Admission: Sendable {
+    case allowed(Hold, RateLimitStatus)
+    case duplicate(Hold)
+    case limited(LimitRefusal, RateLimitStatus, retryAfterSeconds: Int64?)
+    /// Redis unreachable and the tier fails open: no hold exists; `estimate` tokens costing
+    /// `cost` were let through unchecked.
+    case degraded(estimate: TokenUsage, cost: Money)
+}
+
 extension Gateway {
     func reserve(_ request: Request) async throws -> Response {
         let (snapshot, token, fields) = try await prelude(request)
@@ -65,6 +76,45 @@ extension Gateway {
         let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,
                                             user: user, feature: feature, session: session, experiment: experiment)
 
+        switch try await admit(reserveRequest, snapshot: snapshot, plan: plan, price: price) {
+        case .allowed(let hold, let status):
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
+                reservedAt: Timestamp.format(hold.reservedAt), duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
+        case .duplicate(let hold):
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
+                reservedAt: Timestamp.format(hold.reservedAt), duplicate: true, degraded: false))
+        case .limited(let refusal, let status, let retry):
+            let message = refusal.reason == .tooLarge
+                ? "the request alone exceeds the \(refusal.limit) limit at the \(refusal.scope.rawValue) level; it will never fit"
+                : "the \(refusal.limit) limit at the \(refusal.scope.rawValue) level is reached; retry in \(retry ?? 1) s"
+            return JSONResponse.make(status: .tooManyRequests, ReserveLimitedBody(
+                requestID: requestID, reason: refusal.reason.rawValue, scope: refusal.scope.rawValue, limit: refusal.limit,
+                retryAfterSeconds: retry, message: message), headers: refusalHeaders(status, retryAfterSeconds: retry, settings: settings))
+        case .degraded(let estimate, let cost):
+            return JSONResponse.make(ReserveAllowedBody(
+                requestID: requestID, model: price.model, reservedTokens: estimate.total, estimatedCost: cost.decimalString,
+                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: nil, reservedAt: nil, duplicate: false, degraded: true),
+                headers: [RateLimitHeaders.degraded: "true"])
+        }
+    }
+
+    /// The rate-limit headers of a 429: the limits' state and a `Retry-After` on every one
+    /// (a request that can never fit gets the window length).
+    func refusalHeaders(_ status: RateLimitStatus, retryAfterSeconds retry: Int64?, settings: Settings) -> HTTPFields {
+        var headers = RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds)
+        headers[.retryAfter] = String(retry ?? RateLimitHeaders.retryAfterSeconds(.seconds(Int64(settings.windowSeconds))))
+        return headers
+    }
+
+    /// One reservation through the engine, the circuit breaker and the tier's failure mode,
+    /// with its metrics and events. Throws the API's errors (409 for a used request id, 503
+    /// when Redis is unreachable and the tier fails closed).
+    func admit(_ reserveRequest: ReserveRequest, snapshot: GatewaySnapshot, plan: RequestPlan, price: ResolvedPrice) async throws -> Admission {
+        let settings = snapshot.configuration.settings
         guard let decision = try await throughBreaker(route: "reserve", {
             try await engine(for: snapshot).reserve(reserveRequest, plan: plan, price: price, settings: settings)
         }) else { return try degraded(reserveRequest, plan: plan, price: price, settings: settings) }
@@ -74,38 +124,23 @@ extension Gateway {
         case .allowed(let hold, let status):
             metrics.decision(result: "allowed", tier: tier)
             metrics.holdsCreated.increment()
-            return JSONResponse.make(ReserveAllowedBody(
-                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                reservedAt: Timestamp.format(hold.reservedAt), duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
+            return .allowed(hold, status)
         case .alreadyHeld(let hold):
             metrics.decision(result: "allowed", reason: "duplicate", tier: tier)
-            return JSONResponse.make(ReserveAllowedBody(
-                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                reservedAt: Timestamp.format(hold.reservedAt), duplicate: true, degraded: false))
+            return .duplicate(hold)
         case .alreadyUsed(let state):
-            throw APIError(.conflict, "request_id_used", "request_id '\(requestID)' was already \(state)", field: "request_id")
+            throw APIError(.conflict, "request_id_used", "request_id '\(reserveRequest.requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
             metrics.limited(refusal, tier: tier)
             events.publish([("type", "limited"), ("node", configuration.nodeName), ("organization", plan.organization.id),
                             ("workspace", plan.workspace.id), ("key", plan.key.id), ("reason", refusal.reason.rawValue),
-                            ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: now)
-            var headers = RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds)
-            let retry = refusal.retryAfter.map(RateLimitHeaders.retryAfterSeconds)
-            // Every 429 carries Retry-After; a request that can never fit says so in the body.
-            headers[.retryAfter] = String(retry ?? RateLimitHeaders.retryAfterSeconds(.seconds(Int64(settings.windowSeconds))))
-            let message = refusal.reason == .tooLarge
-                ? "the request alone exceeds the \(refusal.limit) limit at the \(refusal.scope.rawValue) level; it will never fit"
-                : "the \(refusal.limit) limit at the \(refusal.scope.rawValue) level is reached; retry in \(retry ?? 1) s"
-            return JSONResponse.make(status: .tooManyRequests, ReserveLimitedBody(
-                requestID: requestID, reason: refusal.reason.rawValue, scope: refusal.scope.rawValue, limit: refusal.limit,
-                retryAfterSeconds: retry, message: message), headers: headers)
+                            ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: watcher.now)
+            return .limited(refusal, status, retryAfterSeconds: refusal.retryAfter.map(RateLimitHeaders.retryAfterSeconds))
         }
     }
 
     /// Redis cannot decide (unreachable, or refusing work): the tier's failure mode decides.
-    private func degraded(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws -> Response {
+    private func degraded(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws -> Admission {
         switch plan.tier.failureMode {
         case .closed:
             metrics.decision(result: "unavailable", tier: plan.tier.name)
@@ -119,11 +154,7 @@ extension Gateway {
                 "quota.decision": "degraded", "quota.tier": "\(plan.tier.name)", "quota.organization": "\(plan.organization.id)",
             ])
             let estimate = TokenUsage(input: request.inputTokens, output: request.maxOutputTokens ?? plan.tier.defaultOutputTokens)
-            let cost = Money(nanos: price.prices.cost(of: estimate), currency: settings.currency)
-            return JSONResponse.make(ReserveAllowedBody(
-                requestID: request.requestID, model: price.model, reservedTokens: estimate.total, estimatedCost: cost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: nil, reservedAt: nil, duplicate: false, degraded: true),
-                headers: [RateLimitHeaders.degraded: "true"])
+            return .degraded(estimate: estimate, cost: Money(nanos: price.prices.cost(of: estimate), currency: settings.currency))
         }
     }
 }

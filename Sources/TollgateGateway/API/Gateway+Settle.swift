@@ -122,14 +122,11 @@ extension Gateway {
         let entry = SpoolEntry(operation: kind == .commit ? .commit : .record, requestID: requestID, apiKey: apiKey, usage: usage, format: detected,
                                model: price?.model, provider: price?.provider, priceVersion: price?.versionID, prices: price?.prices.effective,
                                user: user, feature: feature, session: session, experiment: experiment, latencyMillis: latency, cacheHit: cacheHit, spooledAt: now)
-        let answer: Settlement?
-        do {
-            answer = try await throughBreaker(route: kind.rawValue) { try await engine(for: snapshot).settle(settle, plan: plan, settings: settings) }
-        } catch let error as EngineError where error.kind == .noModel {
-            throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
+        let settlement: Settlement
+        switch try await settleOrSpool(settle, spoolEntry: entry, snapshot: snapshot, plan: plan) {
+        case .settled(let done): settlement = done
+        case .spooled: return spooledResponse(entry)
         }
-        guard let settlement = answer else { return try await spoolAndAnswer(entry) }
-        metrics.settlement(kind.rawValue, result: settlement.isNew ? (settlement.settledHold ? "settled" : "counted") : "duplicate")
         return JSONResponse.make(SettleBody(
             requestID: requestID, usage: UsageBody(settlement.usage), usageFormat: detected.rawValue, cost: settlement.cost.decimalString,
             currency: settings.currency.code, model: settlement.model, priceVersion: settlement.priceVersion,
@@ -142,11 +139,11 @@ extension Gateway {
         let apiKey = try fields.apiKey()
         let plan = try plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
         let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: watcher.now)
-        guard let outcome = try await throughBreaker(route: "release", {
-            try await engine(for: snapshot).release(requestID: requestID, organization: plan.organization.id,
-                                                    timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: snapshot.configuration.settings)
-        }) else { return try await spoolAndAnswer(entry) }
-        metrics.settlement("release", result: "\(outcome)".prefix { $0 != "(" }.description)
+        let outcome: ReleaseOutcome
+        switch try await releaseOrSpool(entry, snapshot: snapshot, plan: plan) {
+        case .settled(let done): outcome = done
+        case .spooled: return spooledResponse(entry)
+        }
         switch outcome {
         case .released(let tokens, let cost):
             return JSONResponse.make(ReleaseBody(requestID: requestID, released: true, state: "released", releasedTokens: tokens, releasedCost: cost.decimalString))
@@ -161,8 +158,41 @@ extension Gateway {
         }
     }
 
-    /// Keeps the request in the spool and answers 202; 503 when even the spool cannot take it.
-    func spoolAndAnswer(_ entry: SpoolEntry) async throws -> Response {
+    /// What became of a commit, record or release.
+    enum SettleStep<Outcome: Sendable>: Sendable {
+        case settled(Outcome)
+        /// Redis was unreachable: the entry waits in the spool for replay.
+        case spooled
+    }
+
+    /// One commit or record through the engine and the circuit breaker; with Redis
+    /// unreachable it goes to the spool. The JSON routes and proxy mode share it.
+    func settleOrSpool(_ settle: SettleRequest, spoolEntry entry: SpoolEntry, snapshot: GatewaySnapshot, plan: RequestPlan) async throws -> SettleStep<Settlement> {
+        let answer: Settlement?
+        do {
+            answer = try await throughBreaker(route: settle.kind.rawValue) {
+                try await engine(for: snapshot).settle(settle, plan: plan, settings: snapshot.configuration.settings)
+            }
+        } catch let error as EngineError where error.kind == .noModel {
+            throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
+        }
+        guard let settlement = answer else { return try await spoolOnly(entry) }
+        metrics.settlement(settle.kind.rawValue, result: settlement.isNew ? (settlement.settledHold ? "settled" : "counted") : "duplicate")
+        return .settled(settlement)
+    }
+
+    /// One release through the engine and the circuit breaker, or into the spool.
+    func releaseOrSpool(_ entry: SpoolEntry, snapshot: GatewaySnapshot, plan: RequestPlan) async throws -> SettleStep<ReleaseOutcome> {
+        guard let outcome = try await throughBreaker(route: "release", {
+            try await engine(for: snapshot).release(requestID: entry.requestID, organization: plan.organization.id,
+                                                    timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: snapshot.configuration.settings)
+        }) else { return try await spoolOnly(entry) }
+        metrics.settlement("release", result: "\(outcome)".prefix { $0 != "(" }.description)
+        return .settled(outcome)
+    }
+
+    /// Keeps the entry in the spool; 503 when even the spool cannot take it.
+    private func spoolOnly<Outcome>(_ entry: SpoolEntry) async throws -> SettleStep<Outcome> {
         do {
             try await spool.append(entry)
         } catch {
@@ -173,7 +203,12 @@ extension Gateway {
                            headers: [.retryAfter: "1"])
         }
         metrics.spooled.increment()
-        return JSONResponse.make(status: .accepted, SpooledBody(
+        return .spooled
+    }
+
+    /// The 202 of a spooled request.
+    func spooledResponse(_ entry: SpoolEntry) -> Response {
+        JSONResponse.make(status: .accepted, SpooledBody(
             requestID: entry.requestID, message: "quota state is unreachable; the \(entry.operation.rawValue) is kept in the gateway's spool and applied when it returns"))
     }
 }
