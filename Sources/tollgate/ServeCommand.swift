@@ -50,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Name of this node in logs (or TOLLGATE_NODE).")
     var node: String = Environment.value("TOLLGATE_NODE") ?? GatewayConfiguration.defaultNodeName
 
+    @OptionGroup(title: "Proxy mode") var proxyOptions: ProxyOptions
+
     @OptionGroup var serviceOptions: ServiceOptions
 
     /// Exit status when the spool belongs to another process or cannot be created (EX_CONFIG).
@@ -79,6 +81,10 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        let proxy = try proxyOptions.configuration()
+        for upstream in proxy.upstreams.values.sorted(by: { $0.provider < $1.provider }) {
+            logger.info("proxy upstream", metadata: ["proxy.upstream": "\(upstream)"])
+        }
         let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-gateway-\(node)")
         let redis = try redisOptions.executor(redisConfiguration, logger: logger)
         let gateway: Gateway
@@ -88,7 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
                     host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs),
                     breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs),
                     spoolPath: spool ?? Environment.value("TOLLGATE_SPOOL"),
-                    spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs),
+                    spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs,
+                    proxy: proxy),
                 redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
         } catch let error as SpoolError {
             // Another process owns the spool, or it cannot be created: refuse to start.

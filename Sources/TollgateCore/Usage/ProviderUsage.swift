@@ -12,6 +12,10 @@ public enum UsageFormat: String, Sendable, CaseIterable, Codable {
     /// Gemini `usageMetadata`: `promptTokenCount` includes `cachedContentTokenCount`;
     /// `candidatesTokenCount` excludes `thoughtsTokenCount`.
     case gemini
+    /// Not a provider's: the gateway's own count, when a proxied call ended without the
+    /// provider's usage (a stream cut before its last event): the prompt as counted plus
+    /// the output tokens relayed so far. Shaped `{"input_tokens", "output_tokens"}`.
+    case counted
 
     /// The format named by a request's `provider` field: `openai` (Chat or Responses,
     /// detected), `anthropic`, `gemini`, or a format name such as `openai_responses`.
@@ -22,7 +26,7 @@ public enum UsageFormat: String, Sendable, CaseIterable, Codable {
         case "anthropic", "bedrock_anthropic": return .anthropic
         case "gemini", "google", "vertex", "vertex_ai": return .gemini
         default:
-            guard let format = UsageFormat(rawValue: provider.lowercased()) else {
+            guard let format = UsageFormat(rawValue: provider.lowercased()), format != .counted else {
                 throw UsageError("unknown provider '\(provider)': use openai, openai_chat, openai_responses, anthropic or gemini")
             }
             return format
@@ -61,6 +65,8 @@ public enum ProviderUsage {
             let reasoning = try count(object["output_tokens_details"], "reasoning_tokens")
             tokens = try split(input: input, cached: cached, cacheWrite: 0, output: output, reasoning: reasoning,
                                names: ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"))
+        case .counted:
+            tokens = TokenUsage(input: try count(object, "input_tokens", required: true), output: try count(object, "output_tokens", required: true))
         case .anthropic:
             tokens = TokenUsage(
                 input: try count(object, "input_tokens", required: true),

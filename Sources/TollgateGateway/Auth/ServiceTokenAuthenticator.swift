@@ -8,7 +8,12 @@ import TollgateCore
 enum ServiceTokenAuthenticator {
     static func authenticate(_ headers: HTTPFields, snapshot: GatewaySnapshot) -> ServiceToken? {
         guard let value = headers[.authorization], value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
-        let secret = value.dropFirst(7).trimmingSpaces
+        return authenticate(secret: value.dropFirst(7), snapshot: snapshot)
+    }
+
+    /// A secret as given (proxy mode takes it from the SDK's own header, e.g. `x-api-key`).
+    static func authenticate(secret value: some StringProtocol, snapshot: GatewaySnapshot) -> ServiceToken? {
+        let secret = Substring(value).trimmingSpaces
         guard !secret.isEmpty, secret.utf8.count <= 512 else { return nil }
         return snapshot.tokensByHash[snapshot.hashes.hash(String(secret))]
     }

@@ -41,6 +41,12 @@ public final class GatewayMetrics: Sendable {
         counter("tollgate_settlements_total", [("operation", operation), ("result", result)]).increment()
     }
 
+    /// tollgate_proxy_calls_total{api, outcome}: committed (provider's usage), counted (the
+    /// gateway's own count), released, limited, rejected, upstream_error.
+    func proxyCall(api: String, outcome: String) {
+        counter("tollgate_proxy_calls_total", [("api", api), ("outcome", outcome)]).increment()
+    }
+
     /// tollgate_redis_errors_total{kind}
     func redisError(_ kind: String) {
         counter("tollgate_redis_errors_total", [("kind", kind)]).increment()

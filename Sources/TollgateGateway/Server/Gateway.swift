@@ -25,6 +25,7 @@ public final class Gateway: Sendable {
     let registry: PrometheusCollectorRegistry
     let logger: Logger
     let events: EventPublisher
+    let upstreamClient: UpstreamClient
     private let shuttingDown = Atomic<Bool>(false)
 
     /// - Parameters:
@@ -39,6 +40,7 @@ public final class Gateway: Sendable {
         self.registry = registry
         self.logger = logger
         scripts = try QuotaScripts.load()
+        upstreamClient = UpstreamClient(configuration: configuration.proxy)
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
         let factory = DescribedMetricsFactory(registry: registry, descriptions: GatewayMetrics.descriptions)
         let metrics = GatewayMetrics(factory: factory)
@@ -57,9 +59,10 @@ public final class Gateway: Sendable {
             onChange: { _, version in metrics.configurationVersion.record(version) })
     }
 
-    /// The background services of the node, to run alongside the HTTP server.
+    /// The background services of the node, to run alongside the HTTP server. The upstream
+    /// client comes first so that it stops last, after the server has drained.
     public var services: [any Service] {
-        [watcher, SpoolReplayer(gateway: self), events]
+        [upstreamClient, watcher, SpoolReplayer(gateway: self), events]
     }
 
     /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then
@@ -90,6 +93,11 @@ public final class Gateway: Sendable {
             let apiKey = context.parameters.get("api_key") ?? ""
             return await self.handle("quota", request) { try await self.quota($0, apiKey: apiKey) }
         }
+        for api in ProviderAPI.allCases {
+            router.post(RouterPath(api.path)) { request, _ in
+                await self.handle(api.rawValue, request, renderError: api.errorResponse) { try await self.proxy(api, $0) }
+            }
+        }
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "alive"]) }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
@@ -97,17 +105,18 @@ public final class Gateway: Sendable {
     }
 
     /// Runs a handler, turning every error into the API's JSON error shape, and times it.
-    private func handle(_ route: String, _ request: Request, _ body: (Request) async throws -> Response) async -> Response {
+    private func handle(_ route: String, _ request: Request, renderError: (APIError) -> Response = { $0.response() },
+                        _ body: (Request) async throws -> Response) async -> Response {
         let started = ContinuousClock.now
         let response: Response
         do {
             response = try await body(request)
         } catch let error as APIError {
             if error.status.code < 500 { metrics.decision(result: "rejected", reason: error.code) }
-            response = error.response()
+            response = renderError(error)
         } catch {
             logger.error("unexpected error", metadata: ["http.route": "\(route)", "error": "\(error)"])
-            response = APIError(.internalServerError, "internal", "an internal error occurred").response()
+            response = renderError(APIError(.internalServerError, "internal", "an internal error occurred"))
         }
         let elapsed = ContinuousClock.now - started
         metrics.requestDuration(route: route, status: response.status.code,

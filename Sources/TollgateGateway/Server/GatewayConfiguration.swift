@@ -24,12 +24,14 @@ public struct GatewayConfiguration: Sendable {
     public var nodeName: String
     /// Added to Redis' clock by every script (0 in production; tests only).
     public var clockOffsetMillis: Int64
+    /// Proxy mode: upstreams, timeouts, body limits, connection pool.
+    public var proxy: ProxyConfiguration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 64 * 1024,
                 configurationPollInterval: Duration = .milliseconds(250), breakerFailureThreshold: Int = 3,
                 breakerCooldown: Duration = .seconds(1), spoolPath: String? = nil,
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
-                clockOffsetMillis: Int64 = 0) {
+                clockOffsetMillis: Int64 = 0, proxy: ProxyConfiguration = ProxyConfiguration()) {
         self.host = host
         self.port = port
         self.bodyLimit = bodyLimit
@@ -41,6 +43,7 @@ public struct GatewayConfiguration: Sendable {
         self.drainDelay = drainDelay
         self.nodeName = nodeName
         self.clockOffsetMillis = clockOffsetMillis
+        self.proxy = proxy
     }
 
     /// The node's name when it is not given one.
