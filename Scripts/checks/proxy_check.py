@@ -53,7 +53,8 @@ def ledger(org):
             if len(columns) >= 26 and columns[0] == "1" and columns[3] == org:
                 entries.append({"request_id": columns[2], "input": int(columns[7]) + int(columns[8]) + int(columns[9]),
                                 "output": int(columns[10]) + int(columns[11]), "cost": int(columns[12]), "format": columns[15],
-                                "user": columns[20], "feature": columns[21], "session": columns[22]})
+                                "user": columns[20], "feature": columns[21], "session": columns[22],
+                                "experiment": columns[26] if len(columns) > 26 else ""})
     return entries
 
 
@@ -101,7 +102,8 @@ def matches_mock(org, before, calls, what):
 
 def phase_basic():
     before = mock_billed()
-    client = openai_client("acme-key", **{"x-tollgate-user": "u-1", "x-tollgate-feature": "search", "x-tollgate-session": "s-1"})
+    client = openai_client("acme-key", **{"x-tollgate-user": "u-1", "x-tollgate-feature": "search", "x-tollgate-session": "s-1",
+                                          "x-tollgate-experiment": "exp-b"})
     answer = client.chat.completions.create(model="gpt-4o-mini", messages=chat("hello there mock:output=5"), max_tokens=20)
     expect(answer.choices[0].message.content == "w0 w1 w2 w3 w4 ", "chat: the provider's answer is relayed unchanged")
     expect(answer.usage.completion_tokens == 5, "chat: the provider's usage reaches the client")
@@ -131,7 +133,8 @@ def phase_basic():
            "messages stream: relayed to message_stop with usage")
     matches_mock("acme", before, 8, "SDK calls (chat, responses, messages; streaming and not)")
     entries = ledger("acme")
-    expect(entries[0]["user"] == "u-1" and entries[0]["feature"] == "search" and entries[0]["session"] == "s-1",
+    expect(entries[0]["user"] == "u-1" and entries[0]["feature"] == "search" and entries[0]["session"] == "s-1"
+           and entries[0]["experiment"] == "exp-b",
            "attribution headers reach the ledger")
 
 

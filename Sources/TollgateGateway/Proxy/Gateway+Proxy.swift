@@ -46,7 +46,8 @@ extension Gateway {
 
         let inputTokens = PromptTokens.prompt(api, body: call.body, model: price.model)
         let reserveRequest = ReserveRequest(requestID: call.requestID, model: call.model, inputTokens: inputTokens,
-                                            maxOutputTokens: call.maxOutputTokens, user: call.user, feature: call.feature, session: call.session)
+                                            maxOutputTokens: call.maxOutputTokens, user: call.user, feature: call.feature, session: call.session,
+                                            experiment: call.experiment)
         let settings = snapshot.configuration.settings
         var holds = true
         switch try await admit(reserveRequest, snapshot: snapshot, plan: plan, price: price) {
@@ -156,10 +157,11 @@ extension Gateway {
         let latency = elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
         let price = admitted.price
         let settle = SettleRequest(kind: .commit, requestID: call.requestID, usage: usage, format: format, price: price, user: call.user,
-                                   feature: call.feature, session: call.session, latencyMillis: latency)
+                                   feature: call.feature, session: call.session, experiment: call.experiment, latencyMillis: latency)
         let entry = SpoolEntry(operation: .commit, requestID: call.requestID, apiKey: call.apiKey, usage: usage, format: format,
                                model: price.model, provider: price.provider, priceVersion: price.versionID, prices: price.prices.effective,
-                               user: call.user, feature: call.feature, session: call.session, latencyMillis: latency, spooledAt: watcher.now)
+                               user: call.user, feature: call.feature, session: call.session, experiment: call.experiment, latencyMillis: latency,
+                               spooledAt: watcher.now)
         do {
             _ = try await settleOrSpool(settle, spoolEntry: entry, snapshot: admitted.snapshot, plan: admitted.plan)
             metrics.proxyCall(api: call.api.rawValue, outcome: format == .counted ? "counted" : "committed")
