@@ -32,6 +32,20 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "TollgateTokenizer",
+            dependencies: [
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: strict
+        ),
         .target(
             name: "TollgateRedis",
             dependencies: [
@@ -46,6 +60,7 @@ let package = Package(
             name: "TollgateCore",
             dependencies: [
                 "TollgateRedis",
+                "TollgateTokenizer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -144,6 +159,7 @@ let package = Package(
             dependencies: [
                 "TollgateRedis",
                 "TollgateCore",
+                "TollgateTokenizer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -159,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "TollgateGatewayTests",
             dependencies: [
-                "TollgateGateway", "TollgateCore", "TollgateRedis", "RedisTestSupport",
+                "TollgateGateway", "TollgateCore", "TollgateRedis", "TollgateTokenizer", "RedisTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -201,8 +217,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "TollgateTokenizerTests",
+            dependencies: ["TollgateTokenizer", "RedisTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TollgateCoreTests",
-            dependencies: ["TollgateCore", "TollgateRedis", "RedisTestSupport"],
+            dependencies: ["TollgateCore", "TollgateRedis", "TollgateTokenizer", "RedisTestSupport"],
             resources: [.copy("Payloads")],
             swiftSettings: strict
         ),

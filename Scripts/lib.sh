@@ -18,6 +18,7 @@ ensure_packages() {
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev pkg-config)
+    pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         local sudo=""

@@ -1,0 +1,108 @@
+import Foundation
+import RedisTestSupport
+import Testing
+import TollgateTokenizer
+
+/// The tokenizer against Python tiktoken (pinned in Scripts/checks/requirements.txt; the test
+/// run's venv is `TOLLGATE_PYTHON`) on a generated corpus, for both encodings. tiktoken reads
+/// the rank files we ship: `TIKTOKEN_CACHE_DIR` holds them under the names tiktoken gives its
+/// cache (the SHA-1 of each download URL), so nothing is downloaded.
+@Suite("Tiktoken parity")
+struct TiktokenParityTests {
+    static let corpusSize = 10_000
+
+    @Test(arguments: Encoding.all)
+    func idsEqualTiktokenOnGeneratedCorpus(encoding: Encoding) async throws {
+        var corpus = TokenizerCorpus(seed: 0x7011_6a7e)
+        let strings = corpus.strings(count: Self.corpusSize)
+        let expected = try await TiktokenReference.encode(strings, encoding: encoding)
+        try #require(expected.count == strings.count)
+
+        let tokenizer = try Tokenizer.shared(encoding)
+        var mismatches = 0
+        for (index, text) in strings.enumerated() {
+            let ids = tokenizer.encode(text)
+            guard ids != expected[index] else { continue }
+            mismatches += 1
+            if mismatches <= 5 {
+                let at = zip(ids, expected[index]).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ids.count, expected[index].count)
+                Issue.record("""
+                    \(encoding) string \(index) \(text.debugDescription.prefix(300)): \
+                    first difference at token \(at): ours \(ids[at..<min(at + 5, ids.count)]) \
+                    tiktoken \(expected[index][at..<min(at + 5, expected[index].count)])
+                    """)
+            }
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(strings.count) strings differ")
+        #expect(strings.count >= Self.corpusSize)
+        #expect(strings.contains { $0.utf8.count >= 1 << 20 })
+    }
+
+    @Test(arguments: Encoding.all)
+    func countIsTheNumberOfIds(encoding: Encoding) throws {
+        let tokenizer = try Tokenizer.shared(encoding)
+        for text in ["", " ", "hello world", "I'M HERE, aren't we?", "👩‍👩‍👧‍👦 日本語\u{2028}x"] {
+            #expect(tokenizer.count(text) == tokenizer.encode(text).count)
+            let bytes = tokenizer.encode(text).flatMap { tokenizer.bytes(of: $0) ?? [] }
+            #expect(bytes == Array(text.utf8))
+        }
+    }
+
+    @Test func sharedLoadsEachEncodingOnceAcrossThreads() async throws {
+        let tokenizers = try await withThrowingTaskGroup(of: ObjectIdentifier.self) { group in
+            for _ in 0..<8 {
+                group.addTask { ObjectIdentifier(try Tokenizer.shared(.o200kBase)) }
+            }
+            return try await group.reduce(into: Set()) { $0.insert($1) }
+        }
+        #expect(tokenizers.count == 1)
+        #expect(try Tokenizer.shared(.o200kBase).vocabularySize == 199_998)
+        #expect(try Tokenizer.shared(.cl100kBase).vocabularySize == 100_256)
+    }
+}
+
+/// Runs Python tiktoken's `encode_ordinary` over strings.
+enum TiktokenReference {
+    static let script = #"""
+        import gzip, hashlib, json, os, sys
+        corpus, output, resources, name = sys.argv[1:5]
+        cache = os.path.join(os.path.dirname(output), "tiktoken-cache")
+        os.makedirs(cache, exist_ok=True)
+        for encoding in ("cl100k_base", "o200k_base"):
+            url = f"https://openaipublic.blob.core.windows.net/encodings/{encoding}.tiktoken"
+            with gzip.open(os.path.join(resources, encoding + ".tiktoken.gz")) as f:
+                data = f.read()
+            with open(os.path.join(cache, hashlib.sha1(url.encode()).hexdigest()), "wb") as f:
+                f.write(data)
+        os.environ["TIKTOKEN_CACHE_DIR"] = cache
+        import tiktoken
+        enc = tiktoken.get_encoding(name)
+        with open(corpus, encoding="utf-8") as f:
+            strings = json.load(f)
+        with open(output, "w") as f:
+            for text in strings:
+                f.write(" ".join(map(str, enc.encode_ordinary(text))) + "\n")
+        """#
+
+    /// The shipped rank files, found from this source file's path.
+    static var resources: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/TollgateTokenizer/Resources").path
+    }
+
+    static var python: String { ProcessInfo.processInfo.environment["TOLLGATE_PYTHON"] ?? "/usr/bin/python3" }
+
+    static func encode(_ strings: [String], encoding: Encoding) async throws -> [[Int]] {
+        let directory = try RedisServer.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let corpus = directory + "/corpus.json", output = directory + "/ids.txt"
+        try JSONEncoder().encode(strings).write(to: URL(fileURLWithPath: corpus))
+        let process = try ChildProcess(python, ["-c", script, corpus, output, resources, encoding.name])
+        let status = await process.wait(timeout: .seconds(300))
+        try #require(status == 0, "tiktoken (\(python)) failed: \(process.output.suffix(2000)); run Scripts/test.sh, which installs it")
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        return lines.map { $0.split(separator: " ").map { Int($0)! } }
+    }
+}
