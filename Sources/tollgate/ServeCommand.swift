@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (413 beyond).")
     var bodyLimit: Int = 64 * 1024
 
+    @Option(help: "Largest body in bytes of the routes that take a prompt, reserve and tokens/count (or TOLLGATE_PROMPT_BODY_LIMIT; 413 beyond).")
+    var promptBodyLimit: Int = EnvironmentSettings.promptBodyLimit.value ?? 8 * 1024 * 1024
+
     @Option(help: "Seconds /readyz fails before draining, after SIGTERM.")
     var drainSeconds: Double = 2
 
@@ -63,6 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard EnvironmentSettings.isHost(host) else { throw ValidationError("--host must be a host name or IP address without spaces") }
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard bodyLimit >= 1_024 else { throw ValidationError("--body-limit must be at least 1024 bytes") }
+        try EnvironmentSettings.promptBodyLimit.validate()
+        guard promptBodyLimit <= 1_073_741_824 else { throw ValidationError("--prompt-body-limit must be at most 1073741824 bytes (1 GiB)") }
+        guard promptBodyLimit >= bodyLimit else { throw ValidationError("--prompt-body-limit must be at least --body-limit") }
         guard spoolLimit >= 1_024 else { throw ValidationError("--spool-limit must be at least 1024 bytes") }
         guard (0...3_600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 0 and 3600") }
         guard (10...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
@@ -91,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             gateway = try Gateway(
                 configuration: GatewayConfiguration(
-                    host: host, port: port, bodyLimit: bodyLimit, configurationPollInterval: .milliseconds(pollMs),
+                    host: host, port: port, bodyLimit: bodyLimit, promptBodyLimit: promptBodyLimit, configurationPollInterval: .milliseconds(pollMs),
                     breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs),
                     spoolPath: spool ?? Environment.value("TOLLGATE_SPOOL"),
                     spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs,

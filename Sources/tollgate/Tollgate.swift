@@ -8,7 +8,7 @@ struct Tollgate: AsyncParsableCommand {
         abstract: "Distributed quota enforcement for LLM API usage.",
         subcommands: [
             ServeCommand.self, MonitorCommand.self, DashboardCommand.self, SpoolCommand.self,
-            PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self, DashboardTokenCommand.self,
+            PriceCommand.self, TierCommand.self, OrgCommand.self, WorkspaceCommand.self, KeyCommand.self, TokenCommand.self, TokensCommand.self, DashboardTokenCommand.self,
             BudgetCommand.self, UsageCommand.self, StatusCommand.self, WatchCommand.self, AuditCommand.self, ConfigCommand.self, ACLCommand.self, PingCommand.self,
         ]
     )

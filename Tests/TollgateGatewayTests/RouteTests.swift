@@ -190,9 +190,9 @@ struct RouteTests {
                     #expect(!message.isEmpty)
                 }
             }
-            // A body over the limit (64 KiB) is refused before it is read.
-            let huge = #"{"request_id":"a","api_key":"k1","model":"test-model","input_tokens":1,"user":""# + String(repeating: "x", count: 70_000) + #""}"#
-            try await client.execute(uri: "/v1/reserve", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(huge)) { response in
+            // A body over the limit (64 KiB; the prompt routes have their own, larger one) is refused before it is read.
+            let huge = #"{"request_id":"ok","api_key":"k1","usage":{"input_tokens":1,"output_tokens":1},"user":""# + String(repeating: "x", count: 70_000) + #""}"#
+            try await client.execute(uri: "/v1/commit", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(huge)) { response in
                 #expect(response.status == .contentTooLarge)
                 #expect(response.errorCode == "body_too_large")
             }

@@ -17,8 +17,9 @@ public struct PriceCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument(help: "Model name, e.g. gpt-4.1.") var model: String
         @Option(help: "Provider (openai, anthropic, gemini, ...); required for a new model.") var provider: String?
-        @Option(help: "Price per 1M input tokens, e.g. 2.00.") var input: String
-        @Option(help: "Price per 1M output tokens.") var output: String
+        @Option(help: "Price per 1M input tokens, e.g. 2.00 (with --output; both may be left out to change only --tokenizer).") var input: String?
+        @Option(help: "Price per 1M output tokens.") var output: String?
+        @Option(help: "How prompts are counted: o200k_base, cl100k_base or estimate:FACTOR (default: from the model name).") var tokenizer: String?
         @Option(help: "Price per 1M cached-input (cache read) tokens.") var cachedInput: String?
         @Option(help: "Price per 1M cache-write tokens.") var cacheWrite: String?
         @Option(help: "Price per 1M reasoning tokens, if billed apart from output.") var reasoning: String?
@@ -30,26 +31,39 @@ public struct PriceCommand: AsyncParsableCommand {
             guard !model.isEmpty, model.utf8.count <= 128, model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 throw ValidationError("the model name must be 1-128 visible ASCII characters")
             }
+            guard (input == nil) == (output == nil) else { throw ValidationError("give both --input and --output") }
+            guard input != nil || tokenizer != nil else { throw ValidationError("give --input and --output, or --tokenizer") }
             do {
-                _ = try TokenPrices(input: input, output: output, cachedInput: cachedInput, cacheWrite: cacheWrite, reasoning: reasoning)
+                _ = try prices()
+                _ = try tokenizer.map { text throws(PricingError) in try TokenizerChoice(parsing: text) }
             } catch {
                 throw ValidationError("\(error)")
             }
         }
 
+        private func prices() throws(PricingError) -> TokenPrices? {
+            guard let input, let output else { return nil }
+            return try TokenPrices(input: input, output: output, cachedInput: cachedInput, cacheWrite: cacheWrite, reasoning: reasoning)
+        }
+
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let prices = try TokenPrices(input: input, output: output, cachedInput: cachedInput, cacheWrite: cacheWrite, reasoning: reasoning)
+                let prices = try prices()
+                let choice = try tokenizer.map { text throws(PricingError) in try TokenizerChoice(parsing: text) }
                 let from = try InputParsing.time(effectiveFrom, now: try await context.now(), option: "--effective-from")
                 try await context.change("price set \(model)", reason: reason) { configuration in
                     let existing = configuration.pricing.entry(named: model)
                     guard existing != nil || provider != nil else { throw AdminError.invalid("'\(model)' is a new model: give its --provider") }
+                    guard existing != nil || prices != nil else { throw AdminError.invalid("'\(model)' is a new model: give its --input and --output prices") }
                     var entry = existing ?? ModelPricing(model: model, provider: provider!, versions: [])
-                    let next = (entry.versions.map(\.version).max() ?? 0) + 1
-                    entry.versions.append(PriceVersion(version: next, effectiveFrom: from, prices: prices))
+                    if let prices {
+                        let next = (entry.versions.map(\.version).max() ?? 0) + 1
+                        entry.versions.append(PriceVersion(version: next, effectiveFrom: from, prices: prices))
+                    }
                     let extra = InputParsing.list(aliases) ?? []
                     configuration.pricing.upsert(ModelPricing(model: entry.model, provider: provider ?? entry.provider,
-                                                              aliases: Array(Swift.Set(entry.aliases + extra)).sorted(), versions: entry.versions))
+                                                              aliases: Array(Swift.Set(entry.aliases + extra)).sorted(), versions: entry.versions,
+                                                              tokenizer: choice ?? (existing == nil ? nil : entry.tokenizer)))
                     return (existing.map(auditJSON) ?? "", auditJSON(configuration.pricing.entry(named: model)))
                 }
             }
@@ -70,7 +84,7 @@ public struct PriceCommand: AsyncParsableCommand {
                     guard let version = entry.version(at: time), !version.retired else { return nil }
                     return Self.row(entry, version)
                 }
-                context.output.table(["model", "provider", "version", "input", "output", "cached_input", "cache_write", "reasoning", "effective_from"], rows)
+                context.output.table(["model", "provider", "version", "input", "output", "cached_input", "cache_write", "reasoning", "effective_from", "tokenizer"], rows)
             }
         }
 
@@ -80,7 +94,7 @@ public struct PriceCommand: AsyncParsableCommand {
                     "input": prices.decimal(prices.input), "output": prices.decimal(prices.output),
                     "cached_input": prices.cachedInput.map(prices.decimal) ?? "", "cache_write": prices.cacheWrite.map(prices.decimal) ?? "",
                     "reasoning": prices.reasoning.map(prices.decimal) ?? "", "effective_from": Timestamp.format(version.effectiveFrom),
-                    "retired": version.retired ? "true" : "false"]
+                    "retired": version.retired ? "true" : "false", "tokenizer": entry.tokenizer.description]
         }
     }
 
@@ -94,7 +108,7 @@ public struct PriceCommand: AsyncParsableCommand {
                 let configuration = try await context.load().configuration
                 guard let entry = configuration.pricing.entry(named: model) else { throw AdminError("unknown model '\(model)'") }
                 if context.options.format == .table {
-                    context.output.line("\(entry.model) (\(entry.provider))" + (entry.aliases.isEmpty ? "" : ", aliases: \(entry.aliases.joined(separator: ", "))"))
+                    context.output.line("\(entry.model) (\(entry.provider))" + (entry.aliases.isEmpty ? "" : ", aliases: \(entry.aliases.joined(separator: ", "))") + ", tokenizer: \(entry.tokenizer)")
                 }
                 context.output.table(["version", "effective_from", "input", "output", "cached_input", "cache_write", "reasoning", "retired"],
                                      entry.versions.map { List.row(entry, $0) })
@@ -131,7 +145,8 @@ public struct PriceCommand: AsyncParsableCommand {
                     guard var entry = configuration.pricing.entry(named: model), let latest = entry.latest else { throw AdminError("unknown model '\(model)'") }
                     let old = auditJSON(entry)
                     entry.versions.append(PriceVersion(version: (entry.versions.map(\.version).max() ?? 0) + 1, effectiveFrom: from, prices: latest.prices, retired: true))
-                    configuration.pricing.upsert(ModelPricing(model: entry.model, provider: entry.provider, aliases: entry.aliases, versions: entry.versions))
+                    configuration.pricing.upsert(ModelPricing(model: entry.model, provider: entry.provider, aliases: entry.aliases, versions: entry.versions,
+                                                              tokenizer: entry.tokenizer))
                     return (old, auditJSON(configuration.pricing.entry(named: model)))
                 }
             }
@@ -205,7 +220,7 @@ public struct PriceCommand: AsyncParsableCommand {
                     }
                     let models = shipped.models.map { model in
                         ModelPricing(model: model.model, provider: model.provider, aliases: model.aliases,
-                                     versions: [PriceVersion(version: 1, effectiveFrom: from, prices: model.latest!.prices)])
+                                     versions: [PriceVersion(version: 1, effectiveFrom: from, prices: model.latest!.prices)], tokenizer: model.tokenizer)
                     }
                     counts = PriceImport.merge(models, into: &configuration.pricing)
                     guard counts.added + counts.changed > 0 else { return nil }

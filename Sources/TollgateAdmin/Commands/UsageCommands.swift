@@ -8,7 +8,7 @@ import TollgateRedis
 public struct UsageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "usage", abstract: "Usage and cost reports from the monitor's roll-ups.",
-        subcommands: [Report.self, Top.self, Export.self])
+        subcommands: [Report.self, Top.self, Export.self, Accuracy.self])
     public init() {}
 
     /// The date range and organizations a report covers.

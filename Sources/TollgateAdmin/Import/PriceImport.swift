@@ -67,10 +67,11 @@ enum PriceImport {
         return report
     }
 
-    static let csvColumns = ["model", "provider", "input", "output", "cached_input", "cache_write", "reasoning", "aliases"]
+    static let csvColumns = ["model", "provider", "input", "output", "cached_input", "cache_write", "reasoning", "aliases", "tokenizer"]
 
     /// CSV with a header: model, provider, input, output[, cached_input, cache_write,
-    /// reasoning, aliases]; prices per 1M tokens as decimals; aliases separated by `|`.
+    /// reasoning, aliases, tokenizer]; prices per 1M tokens as decimals; aliases separated by `|`;
+    /// tokenizer as in the configuration (default: from the model name).
     static func csv(_ text: String, effectiveFrom: Int64) throws -> PriceImportReport {
         let rows = try CSV.parse(text)
         guard let header = rows.first else { throw AdminError.invalid("the CSV file is empty") }
@@ -90,8 +91,9 @@ enum PriceImport {
                 let prices = try TokenPrices(input: field("input") ?? "", output: field("output") ?? "", cachedInput: field("cached_input"),
                                              cacheWrite: field("cache_write"), reasoning: field("reasoning"))
                 let aliases = field("aliases")?.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+                let tokenizer = try field("tokenizer").map { text throws(PricingError) in try TokenizerChoice(parsing: text) }
                 report.models.append(ModelPricing(model: model, provider: field("provider") ?? "unknown", aliases: aliases,
-                                                  versions: [PriceVersion(version: 1, effectiveFrom: effectiveFrom, prices: prices)]))
+                                                  versions: [PriceVersion(version: 1, effectiveFrom: effectiveFrom, prices: prices)], tokenizer: tokenizer))
             } catch {
                 throw AdminError.invalid("line \(line + 2) (\(model)): \(error)")
             }
@@ -114,7 +116,8 @@ enum PriceImport {
                 let next = (existing.versions.map(\.version).max() ?? 0) + 1
                 existing.versions.append(PriceVersion(version: next, effectiveFrom: version.effectiveFrom, prices: version.prices))
                 existing.aliases = Array(Set(existing.aliases + model.aliases)).sorted()
-                catalogue.upsert(ModelPricing(model: existing.model, provider: existing.provider, aliases: existing.aliases, versions: existing.versions))
+                catalogue.upsert(ModelPricing(model: existing.model, provider: existing.provider, aliases: existing.aliases, versions: existing.versions,
+                                              tokenizer: existing.tokenizer))
                 counts.changed += 1
             } else {
                 catalogue.upsert(model)

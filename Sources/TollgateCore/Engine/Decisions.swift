@@ -65,6 +65,9 @@ public struct Settlement: Sendable, Hashable {
     /// Limits the subjects are over after this usage, as `scope:limit` (`o:budget_daily`).
     public var overLimits: [String]
     public var settledAt: Int64
+    /// The settled hold's estimated tokens (input estimate + output reserve), for a new
+    /// settlement of a live hold; nil otherwise.
+    public var estimatedTokens: Int64? = nil
 }
 
 /// The answer to `release` (and the monitor's expiry).

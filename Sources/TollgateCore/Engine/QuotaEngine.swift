@@ -206,7 +206,8 @@ public struct QuotaEngine: Sendable {
         let over = parts[5].string ?? ""
         return Settlement(isNew: status == 1, usage: usage, cost: Money(nanos: parts[1].int ?? 0, currency: settings.currency),
                           priceVersion: parts[2].string ?? "", model: parts[3].string ?? "", settledHold: parts[4].int == 1,
-                          overLimits: over.isEmpty ? [] : over.split(separator: ",").map(String.init), settledAt: parts[6].int ?? 0)
+                          overLimits: over.isEmpty ? [] : over.split(separator: ",").map(String.init), settledAt: parts[6].int ?? 0,
+                          estimatedTokens: status == 1 && parts[4].int == 1 && parts.count > 12 ? parts[12].int : nil)
     }
 
     // MARK: Release and expiry

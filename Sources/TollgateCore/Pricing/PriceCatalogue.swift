@@ -51,11 +51,15 @@ public struct ModelPricing: Sendable, Hashable, Codable {
     public var aliases: [String]
     /// Oldest first.
     public var versions: [PriceVersion]
+    /// How the gateway counts this model's prompts (Docs/tokens.md).
+    public var tokenizer: TokenizerChoice
 
-    public init(model: String, provider: String, aliases: [String] = [], versions: [PriceVersion]) {
+    /// Without a `tokenizer`, the one the model's name implies (``TokenizerChoice/inferred(model:provider:)``).
+    public init(model: String, provider: String, aliases: [String] = [], versions: [PriceVersion], tokenizer: TokenizerChoice? = nil) {
         self.model = model
         self.provider = provider
         self.aliases = aliases
+        self.tokenizer = tokenizer ?? .inferred(model: model, provider: provider)
         self.versions = versions.sorted { ($0.effectiveFrom, $0.version) < ($1.effectiveFrom, $1.version) }
     }
 
@@ -66,7 +70,7 @@ public struct ModelPricing: Sendable, Hashable, Codable {
 
     public var latest: PriceVersion? { versions.last }
 
-    enum CodingKeys: String, CodingKey { case model, provider, aliases, versions }
+    enum CodingKeys: String, CodingKey { case model, provider, aliases, versions, tokenizer }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -74,7 +78,8 @@ public struct ModelPricing: Sendable, Hashable, Codable {
             model: try container.decode(String.self, forKey: .model),
             provider: try container.decode(String.self, forKey: .provider),
             aliases: try container.decodeIfPresent([String].self, forKey: .aliases) ?? [],
-            versions: try container.decode([PriceVersion].self, forKey: .versions))
+            versions: try container.decode([PriceVersion].self, forKey: .versions),
+            tokenizer: try container.decodeIfPresent(TokenizerChoice.self, forKey: .tokenizer))
     }
 }
 
@@ -124,6 +129,11 @@ public struct PriceCatalogue: Sendable, Hashable {
     public func resolve(_ model: String, at time: Int64) -> ResolvedPrice? {
         guard let entry = entry(named: model), let version = entry.version(at: time), !version.retired else { return nil }
         return ResolvedPrice(model: entry.model, provider: entry.provider, prices: version.prices, versionID: "\(entry.model)@\(version.version)")
+    }
+
+    /// How `model`'s prompts are counted: its entry's tokenizer, or the one its name implies.
+    public func tokenizer(for model: String) -> TokenizerChoice {
+        entry(named: model)?.tokenizer ?? .inferred(model: model)
     }
 
     /// Adds or replaces a model's whole entry.

@@ -59,11 +59,11 @@ enum Admission: Sendable {
 
 extension Gateway {
     func reserve(_ request: Request) async throws -> Response {
-        let (snapshot, token, fields) = try await prelude(request)
+        let (snapshot, token, fields) = try await prelude(request, limit: configuration.promptBodyLimit)
         let requestID = try fields.requestID()
         let apiKey = try fields.apiKey()
         guard let model = try fields.model() else { throw APIError.invalid("model", "model is required") }
-        let inputTokens = try fields.count("input_tokens", required: true)!
+        let inputTokens = try inputEstimate(fields, model: model, snapshot: snapshot)
         let maxOutputTokens = try fields.count("max_output_tokens")
         let user = try fields.attribution("user")
         let feature = try fields.attribution("feature")

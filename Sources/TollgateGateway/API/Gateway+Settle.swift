@@ -127,6 +127,7 @@ extension Gateway {
         case .settled(let done): settlement = done
         case .spooled: return spooledResponse(entry)
         }
+        recordEstimateError(settlement, snapshot: snapshot)
         return JSONResponse.make(SettleBody(
             requestID: requestID, usage: UsageBody(settlement.usage), usageFormat: detected.rawValue, cost: settlement.cost.decimalString,
             currency: settings.currency.code, model: settlement.model, priceVersion: settlement.priceVersion,

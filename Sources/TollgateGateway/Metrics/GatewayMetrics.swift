@@ -36,6 +36,11 @@ public final class GatewayMetrics: Sendable {
         counter("tollgate_refusals_total", [("reason", refusal.reason.rawValue), ("scope", refusal.scope.rawValue), ("tier", tier)]).increment()
     }
 
+    /// tollgate_prompts_counted_total{tokenizer}: reservations whose input the gateway counted.
+    func promptCounted(tokenizer: String) {
+        counter("tollgate_prompts_counted_total", [("tokenizer", tokenizer)]).increment()
+    }
+
     /// tollgate_settlements_total{operation, result}
     func settlement(_ operation: String, result: String) {
         counter("tollgate_settlements_total", [("operation", operation), ("result", result)]).increment()

@@ -88,6 +88,7 @@ public final class Gateway: Sendable {
         router.post("/v1/reserve") { request, _ in await self.handle("reserve", request, self.reserve) }
         router.post("/v1/commit") { request, _ in await self.handle("commit", request) { try await self.settle($0, kind: .commit) } }
         router.post("/v1/record") { request, _ in await self.handle("record", request) { try await self.settle($0, kind: .record) } }
+        router.post("/v1/tokens/count") { request, _ in await self.handle("tokens_count", request, self.countTokens) }
         router.post("/v1/release") { request, _ in await self.handle("release", request, self.release) }
         router.get("/v1/quota/{api_key}") { request, context in
             let apiKey = context.parameters.get("api_key") ?? ""
@@ -152,13 +153,14 @@ public final class Gateway: Sendable {
     // MARK: Shared request steps
 
     /// Authentication, body, JSON: the steps every POST shares.
-    func prelude(_ request: Request) async throws -> (GatewaySnapshot, ServiceToken, RequestFields) {
+    /// `limit`: the body limit (the prompt routes take ``GatewayConfiguration/promptBodyLimit``).
+    func prelude(_ request: Request, limit: Int? = nil) async throws -> (GatewaySnapshot, ServiceToken, RequestFields) {
         guard let snapshot = watcher.snapshot else { throw APIError.notReady }
         guard let token = ServiceTokenAuthenticator.authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: configuration.bodyLimit)
+            body = try await request.collectBody(upTo: limit ?? configuration.bodyLimit)
         } catch {
             throw APIError.tooLarge
         }

@@ -7,6 +7,8 @@ public struct GatewayConfiguration: Sendable {
     public var port: Int
     /// Largest request body accepted; larger ones get 413.
     public var bodyLimit: Int
+    /// Largest body of the routes that take a prompt (`reserve`, `tokens/count`); 413 beyond.
+    public var promptBodyLimit: Int
     /// How often the configuration version is polled (pub/sub notices come in between).
     public var configurationPollInterval: Duration
     /// Consecutive Redis failures that open the circuit breaker.
@@ -27,7 +29,7 @@ public struct GatewayConfiguration: Sendable {
     /// Proxy mode: upstreams, timeouts, body limits, connection pool.
     public var proxy: ProxyConfiguration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 64 * 1024,
+    public init(host: String = "127.0.0.1", port: Int = 8080, bodyLimit: Int = 64 * 1024, promptBodyLimit: Int = 8 * 1024 * 1024,
                 configurationPollInterval: Duration = .milliseconds(250), breakerFailureThreshold: Int = 3,
                 breakerCooldown: Duration = .seconds(1), spoolPath: String? = nil,
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
@@ -35,6 +37,7 @@ public struct GatewayConfiguration: Sendable {
         self.host = host
         self.port = port
         self.bodyLimit = bodyLimit
+        self.promptBodyLimit = promptBodyLimit
         self.configurationPollInterval = configurationPollInterval
         self.breakerFailureThreshold = breakerFailureThreshold
         self.breakerCooldown = breakerCooldown

@@ -29,7 +29,8 @@
 -- Replies:
 --   {1 new, or 2 already settled (nothing changed), cost (nanos), price version, model,
 --    hold settled (0/1), limits exceeded ('o:budget_daily,u:tpm' or ''), settled at ms,
---    input, cached input, cache write, output, reasoning}
+--    input, cached input, cache write, output, reasoning, and for a new settlement of a live
+--    hold its estimated tokens (0 otherwise)}
 --   {0, 'no_model'}: no reservation and no model to price the usage with
 
 local existing = redis.call('GET', KEYS[2])
@@ -161,4 +162,4 @@ redis.call('XADD', KEYS[4], '*', 'e', table.concat({ '1', ARGV[2], ARGV[3], ARGV
   string.format('%d', known and known[2] or 0), string.format('%d', known and known[6] or 0),
   t1, t2, t3, t4, t5, cost_text, a[11], a[12], ARGV[5], over, columns }, '\t'))
 
-return { 1, cost_text, version, model, settled, over, now, t1, t2, t3, t4, t5 }
+return { 1, cost_text, version, model, settled, over, now, t1, t2, t3, t4, t5, hold and hold[6] or 0 }

@@ -1,0 +1,38 @@
+extension Prompt {
+    /// The prompt in a request body: exactly one of `text`, `messages` (with Anthropic's
+    /// `system`) or `input` (with `instructions`); `tools` (or `functions`) go with messages and
+    /// input. Nil when the body has none.
+    public init?(body object: [String: JSONValue]) throws(PromptError) {
+        let present = ["text", "messages", "input"].filter { object[$0].map { !$0.isNull } ?? false }
+        guard present.count <= 1 else { throw PromptError(field: present[1], message: "send only one of text, messages or input") }
+        guard let name = present.first, let value = object[name] else { return nil }
+        var tools: [JSONValue] = []
+        for key in ["tools", "functions"] {
+            guard let list = object[key], !list.isNull else { continue }
+            guard case .array(let items) = list else { throw PromptError(field: key, message: "\(key) must be an array") }
+            tools += items
+        }
+        switch (name, value) {
+        case ("text", .string(let text)):
+            self = .text(text)
+        case ("text", _):
+            throw PromptError(field: "text", message: "text must be a string")
+        case ("messages", .array(let messages)):
+            let system = object["system"].flatMap { $0.isNull ? nil : $0 }
+            switch system {
+            case nil, .string?, .array?: break
+            default: throw PromptError(field: "system", message: "system must be a string or an array of content blocks")
+            }
+            self = .messages(messages, system: system, tools: tools)
+        case ("messages", _):
+            throw PromptError(field: "messages", message: "messages must be an array")
+        default:
+            var instructions: String?
+            if let value = object["instructions"], !value.isNull {
+                guard let text = value.stringValue else { throw PromptError(field: "instructions", message: "instructions must be a string") }
+                instructions = text
+            }
+            self = .responses(value, instructions: instructions, tools: tools)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Hummingbird
+import Logging
+import Prometheus
+import TollgateCore
+
+/// `POST /v1/tokens/count` answer.
+struct TokenCountBody: Encodable {
+    var inputTokens: Int64
+    var tokenizer: String
+    var exact: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case tokenizer, exact
+        case inputTokens = "input_tokens"
+    }
+}
+
+extension Gateway {
+    /// Counts a prompt (`text`, `messages` or `input`, optionally `tools`) for `model`.
+    func countTokens(_ request: Request) async throws -> Response {
+        let (snapshot, _, fields) = try await prelude(request, limit: configuration.promptBodyLimit)
+        guard let model = try fields.model() else { throw APIError.invalid("model", "model is required") }
+        guard let count = try promptCount(fields, model: model, snapshot: snapshot) else {
+            throw APIError.invalid("text", "one of text, messages or input is required")
+        }
+        return JSONResponse.make(TokenCountBody(inputTokens: count.tokens, tokenizer: count.tokenizer.description, exact: count.exact))
+    }
+
+    /// A reserve's input estimate: `input_tokens` as sent, or the gateway's count of the
+    /// prompt (`messages`, `input` or `text`) — one of the two, not both.
+    func inputEstimate(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) throws -> Int64 {
+        let declared = try fields.count("input_tokens")
+        guard let counted = try promptCount(fields, model: model, snapshot: snapshot) else {
+            guard let declared else { throw APIError.invalid("input_tokens", "input_tokens (or the prompt: messages, input or text) is required") }
+            return declared
+        }
+        guard declared == nil else {
+            throw APIError.invalid("input_tokens", "send input_tokens or the prompt (messages, input or text), not both")
+        }
+        guard counted.tokens <= TokenUsage.maximumPerClass else {
+            throw APIError.invalid("messages", "the prompt counts \(counted.tokens) tokens, more than the maximum of \(TokenUsage.maximumPerClass)")
+        }
+        metrics.promptCounted(tokenizer: counted.tokenizer.description)
+        return counted.tokens
+    }
+
+    /// tollgate_estimate_error_ratio{model}: (estimated − actual) / actual tokens of each
+    /// settled reservation; models outside the catalogue are "other" (bounded labels).
+    func recordEstimateError(_ settlement: Settlement, snapshot: GatewaySnapshot) {
+        guard let estimated = settlement.estimatedTokens, settlement.usage.total > 0 else { return }
+        let model = snapshot.configuration.pricing.entry(named: settlement.model)?.model ?? "other"
+        let histogram = registry.makeValueHistogram(descriptor: Self.estimateErrorMetric, labels: [("model", model)], buckets: Self.estimateErrorBuckets)
+        histogram.record(Double(estimated - settlement.usage.total) / Double(settlement.usage.total))
+    }
+
+    static var estimateErrorMetric: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "tollgate", metricName: "estimate_error", unitName: "ratio",
+        helpText: "Relative error of reserved token estimates against the tokens providers reported at commit: (estimated - actual) / actual, by model.")
+    }
+
+    static let estimateErrorBuckets: [Double] = [-0.9, -0.5, -0.25, -0.1, -0.05, -0.01, 0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
+
+    /// The count of the request's prompt, or nil when it has none.
+    func promptCount(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) throws -> PromptCount? {
+        let found: Prompt?
+        do {
+            found = try Prompt(body: fields.object)
+        } catch {
+            throw APIError.invalid(error.field, error.message)
+        }
+        guard let prompt = found else { return nil }
+        let choice = snapshot.configuration.pricing.tokenizer(for: model)
+        let counter: PromptCounter
+        do {
+            counter = try PromptCounter(choice: choice, model: model)
+        } catch {
+            logger.error("tokenizer unavailable", metadata: ["tokens.tokenizer": "\(choice)", "error": "\(error)"])
+            throw APIError(.internalServerError, "tokenizer_unavailable", "the \(choice) tokenizer could not be loaded")
+        }
+        do {
+            return try counter.count(prompt)
+        } catch {
+            throw APIError.invalid(error.field, error.message)
+        }
+    }
+}
