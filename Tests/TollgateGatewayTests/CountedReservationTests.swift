@@ -11,20 +11,20 @@ import TollgateTokenizer
 /// overshot (the problem the issue measured); when they send the messages, the gateway counts
 /// them and reserves `max_output_tokens` for output, so a reservation is an upper bound of the
 /// usage and neither the TPM limit nor the budget is exceeded.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .serialized)
-struct CountedReservationTests {
-    static let tpmLimit: Int64 = 10_000
-    static let budget = try! Money(decimal: "0.05")
-    static let maxOutput: Int64 = 20
+/// Part of the serialized `MultiNodeTests`, so that the two multi-process loads never overlap.
+extension MultiNodeTests {
+    static let countedTPMLimit: Int64 = 10_000
+    static let countedBudget = try! Money(decimal: "0.05")
+    static let countedMaxOutput: Int64 = 20
 
-    static func configuration() -> TollgateConfiguration {
+    static func countedConfiguration() -> TollgateConfiguration {
         var configuration = GatewayFixture.configuration()
         configuration.pricing = PriceCatalogue([ModelPricing(model: "test-model", provider: "openai", versions: [
             PriceVersion(version: 1, effectiveFrom: 0, prices: try! TokenPrices(input: "5.00", output: "10.00")),
         ], tokenizer: .exact(.o200kBase))])
         configuration.tiers = [
-            "tpm": Tier(name: "tpm", limits: Limits(tpm: tpmLimit), defaultOutputTokens: maxOutput, failureMode: .closed),
-            "budget": Tier(name: "budget", limits: Limits(dailyBudget: budget), defaultOutputTokens: maxOutput, failureMode: .closed),
+            "tpm": Tier(name: "tpm", limits: Limits(tpm: countedTPMLimit), defaultOutputTokens: countedMaxOutput, failureMode: .closed),
+            "budget": Tier(name: "budget", limits: Limits(dailyBudget: countedBudget), defaultOutputTokens: countedMaxOutput, failureMode: .closed),
         ]
         configuration.organizations = ["acme": Organization(id: "acme", tier: "tpm"), "globex": Organization(id: "globex", tier: "budget")]
         configuration.workspaces = ["web": Workspace(id: "web", organization: "acme"), "apps": Workspace(id: "apps", organization: "globex")]
@@ -32,17 +32,17 @@ struct CountedReservationTests {
         return configuration
     }
 
-    static let prompt = String(repeating: "Summarise the quarterly report for the board, highlighting risks. ", count: 16)
+    static let countedPrompt = String(repeating: "Summarise the quarterly report for the board, highlighting risks. ", count: 16)
 
     @Test(arguments: [false, true])
     func gatewayCountingPreventsOvershoot(gatewayCounts: Bool) async throws {
         let url = try await TestRedis.url()
         let redis = try await TestRedis.client()
         let prefix = uniquePrefix("counted\(gatewayCounts)")
-        try await MultiNodeTests.writeConfiguration(Self.configuration(), redis: redis, prefix: prefix)
+        try await MultiNodeTests.writeConfiguration(Self.countedConfiguration(), redis: redis, prefix: prefix)
         let nodes = [try await GatewayProcess(redisURL: url, prefix: prefix, name: "a"),
                      try await GatewayProcess(redisURL: url, prefix: prefix, name: "b")]
-        let messages = #"[{"role":"system","content":"You are a careful analyst."},{"role":"user","content":"\#(Self.prompt)"}]"#
+        let messages = #"[{"role":"system","content":"You are a careful analyst."},{"role":"user","content":"\#(Self.countedPrompt)"}]"#
         // What the provider bills for these messages (OpenAI's chat rule, o200k_base).
         guard case .array(let list) = try JSONValue.parse(messages) else { throw HarnessError("messages are not an array") }
         let actualInput = try PromptCounter(choice: .exact(.o200kBase), model: "gpt-4o").count(.messages(list, system: nil, tools: [])).tokens
@@ -58,7 +58,7 @@ struct CountedReservationTests {
                         let id = "c\(worker)-\(index)"
                         let input = gatewayCounts ? #""messages":\#(messages)"# : #""input_tokens":8"#
                         let reply = try await nodes[worker % 2].post("/v1/reserve",
-                            #"{"request_id":"\#(id)","api_key":"\#(key)","model":"test-model",\#(input),"max_output_tokens":\#(Self.maxOutput)}"#)
+                            #"{"request_id":"\#(id)","api_key":"\#(key)","model":"test-model",\#(input),"max_output_tokens":\#(Self.countedMaxOutput)}"#)
                         guard reply.status == .ok else {
                             #expect(reply.status == .tooManyRequests, "\(reply.json.map { "\($0)" } ?? "")")
                             refusals += 1
@@ -66,7 +66,7 @@ struct CountedReservationTests {
                             continue
                         }
                         let commit = try await nodes[(worker + 1) % 2].post("/v1/commit", #"""
-                            {"request_id":"\#(id)","api_key":"\#(key)","usage":{"prompt_tokens":\#(actualInput),"completion_tokens":\#(Self.maxOutput),"total_tokens":\#(actualInput + Self.maxOutput)}}
+                            {"request_id":"\#(id)","api_key":"\#(key)","usage":{"prompt_tokens":\#(actualInput),"completion_tokens":\#(Self.countedMaxOutput),"total_tokens":\#(actualInput + Self.countedMaxOutput)}}
                             """#)
                         #expect(commit.status == .ok)
                     }
@@ -79,13 +79,13 @@ struct CountedReservationTests {
         let spent = entries.filter { $0.organization == "globex" }.reduce(0) { $0 + $1.costNanos }
         // Everything ran within one 60-second window and one day.
         if gatewayCounts {
-            #expect(tokens <= Self.tpmLimit, "TPM overshoot: \(tokens) tokens against \(Self.tpmLimit)")
-            #expect(spent <= Self.budget.nanos, "budget overshoot: \(Money(nanos: spent).decimalString)")
-            #expect(tokens > Self.tpmLimit - 2 * (actualInput + Self.maxOutput), "the load reached the TPM limit (\(tokens))")
-            #expect(spent > Self.budget.nanos / 2, "the load reached the budget (\(spent))")
+            #expect(tokens <= Self.countedTPMLimit, "TPM overshoot: \(tokens) tokens against \(Self.countedTPMLimit)")
+            #expect(spent <= Self.countedBudget.nanos, "budget overshoot: \(Money(nanos: spent).decimalString)")
+            #expect(tokens > Self.countedTPMLimit - 2 * (actualInput + Self.countedMaxOutput), "the load reached the TPM limit (\(tokens))")
+            #expect(spent > Self.countedBudget.nanos / 2, "the load reached the budget (\(spent))")
         } else {
-            #expect(tokens > Self.tpmLimit, "client estimates far below usage overshoot the TPM limit (\(tokens))")
-            #expect(spent > Self.budget.nanos, "client estimates far below usage overshoot the budget (\(spent))")
+            #expect(tokens > Self.countedTPMLimit, "client estimates far below usage overshoot the TPM limit (\(tokens))")
+            #expect(spent > Self.countedBudget.nanos, "client estimates far below usage overshoot the budget (\(spent))")
         }
         for node in nodes { #expect(await node.terminate() == 0) }
         try await redis.deleteKeys(prefix: prefix + ":")

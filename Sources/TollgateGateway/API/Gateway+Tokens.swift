@@ -1,6 +1,5 @@
 import Hummingbird
 import Logging
-import Prometheus
 import TollgateCore
 
 /// `POST /v1/tokens/count` answer.
@@ -44,22 +43,12 @@ extension Gateway {
         return counted.tokens
     }
 
-    /// tollgate_estimate_error_ratio{model}: (estimated − actual) / actual tokens of each
-    /// settled reservation; models outside the catalogue are "other" (bounded labels).
+    /// Records a settled reservation's estimate error (tollgate_estimate_error_ratio).
     func recordEstimateError(_ settlement: Settlement, snapshot: GatewaySnapshot) {
         guard let estimated = settlement.estimatedTokens, settlement.usage.total > 0 else { return }
         let model = snapshot.configuration.pricing.entry(named: settlement.model)?.model ?? "other"
-        let histogram = registry.makeValueHistogram(descriptor: Self.estimateErrorMetric, labels: [("model", model)], buckets: Self.estimateErrorBuckets)
-        histogram.record(Double(estimated - settlement.usage.total) / Double(settlement.usage.total))
+        metrics.estimateError(model: model, ratio: Double(estimated - settlement.usage.total) / Double(settlement.usage.total))
     }
-
-    static var estimateErrorMetric: MetricNameDescriptor {
-        MetricNameDescriptor(
-        namespace: "tollgate", metricName: "estimate_error", unitName: "ratio",
-        helpText: "Relative error of reserved token estimates against the tokens providers reported at commit: (estimated - actual) / actual, by model.")
-    }
-
-    static let estimateErrorBuckets: [Double] = [-0.9, -0.5, -0.25, -0.1, -0.05, -0.01, 0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
 
     /// The count of the request's prompt, or nil when it has none.
     func promptCount(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) throws -> PromptCount? {

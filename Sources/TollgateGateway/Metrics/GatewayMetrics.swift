@@ -8,6 +8,7 @@ import TollgateCore
 public final class GatewayMetrics: Sendable {
     private let counter: DimensionedCache<Counter>
     private let timer: DimensionedCache<Timer>
+    private let histogram: DimensionedCache<Recorder>
     let breakerState: Gauge
     let configurationVersion: Gauge
     let holdsCreated: Counter
@@ -17,6 +18,7 @@ public final class GatewayMetrics: Sendable {
     public init(factory: any MetricsFactory) {
         counter = DimensionedCache { Counter(label: $0, dimensions: $1, factory: factory) }
         timer = DimensionedCache { Timer(label: $0, dimensions: $1, factory: factory) }
+        histogram = DimensionedCache { Recorder(label: $0, dimensions: $1, aggregate: true, factory: factory) }
         breakerState = Gauge(label: "tollgate_circuit_breaker_state", factory: factory)
         configurationVersion = Gauge(label: "tollgate_config_version", factory: factory)
         holdsCreated = Counter(label: "tollgate_holds_created_total", factory: factory)
@@ -39,6 +41,12 @@ public final class GatewayMetrics: Sendable {
     /// tollgate_prompts_counted_total{tokenizer}: reservations whose input the gateway counted.
     func promptCounted(tokenizer: String) {
         counter("tollgate_prompts_counted_total", [("tokenizer", tokenizer)]).increment()
+    }
+
+    /// tollgate_estimate_error_ratio{model}: (estimated − actual) / actual tokens of a settled
+    /// reservation; `model` is a catalogue name or "other" (bounded).
+    func estimateError(model: String, ratio: Double) {
+        histogram("tollgate_estimate_error_ratio", [("model", model)]).record(ratio)
     }
 
     /// tollgate_settlements_total{operation, result}
@@ -79,5 +87,8 @@ public final class GatewayMetrics: Sendable {
         MetricDescription("tollgate_spool_replayed_total", help: "Spool entries applied to Redis after it came back."),
         MetricDescription("tollgate_holds_created_total", help: "Reservations admitted: holds created."),
         MetricDescription("tollgate_spool_oldest_entry_age_seconds", help: "Age in seconds of the oldest entry in this node's spool (or unfinished replay); 0 when the spool is empty."),
+        MetricDescription("tollgate_prompts_counted_total", help: "Reservations whose input estimate the gateway counted from the prompt, by tokenizer (o200k_base, cl100k_base, estimate:F)."),
+        MetricDescription("tollgate_estimate_error_ratio", help: "Relative error of settled reservations' token estimates against the usage committed for them, (estimated - actual) / actual total tokens, by model (other: priced by a tier's fallback); negative is an under-estimate.",
+                          buckets: .values([-0.9, -0.5, -0.25, -0.1, -0.05, -0.01, 0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10])),
     ]
 }
