@@ -26,21 +26,48 @@ public final class Tokenizer: Sendable {
         }
     }
 
-    /// The process-wide tokenizer for `encoding`, loaded on first use (thread-safe; a
-    /// failed load is remembered and rethrown).
+    /// The process-wide tokenizer for `encoding`, loaded on first use on the calling thread
+    /// (once: concurrent callers wait; a failed load is remembered and rethrown). For tools
+    /// and tests; async code uses ``loaded(_:)``.
     public static func shared(_ encoding: Encoding) throws -> Tokenizer {
-        let cached = loaded.withLock { $0[encoding] }
-        if let cached { return try cached.get() }
-        // Load outside the lock (it takes a while); the first stored result wins.
-        let result = Result { try Tokenizer(loading: encoding) }
-        return try loaded.withLock { cache in
-            if let earlier = cache[encoding] { return earlier }
-            cache[encoding] = result
+        try cache.withLock { state in
+            if let result = state.results[encoding] { return result }
+            let result = Result { try Tokenizer(loading: encoding) }
+            state.results[encoding] = result
             return result
         }.get()
     }
 
-    private static let loaded = Mutex<[Encoding: Result<Tokenizer, any Error>]>([:])
+    /// The process-wide tokenizer for `encoding`. The first call loads it on a thread of its
+    /// own (never blocking Swift's cooperative pool for the ~0.1-0.5 s a load takes) and
+    /// every caller meanwhile awaits that one load.
+    public static func loaded(_ encoding: Encoding) async throws -> Tokenizer {
+        if let ready = cache.withLock({ $0.results[encoding] }) { return try ready.get() }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Tokenizer, any Error>) in
+            let (ready, first) = cache.withLock { state -> (Result<Tokenizer, any Error>?, Bool) in
+                if let result = state.results[encoding] { return (result, false) }
+                state.waiters[encoding, default: []].append(continuation)
+                return (nil, state.waiters[encoding]!.count == 1)
+            }
+            if let ready { return continuation.resume(with: ready) }
+            guard first else { return }
+            Thread.detachNewThread {
+                let result = Result { try Tokenizer(loading: encoding) }
+                let waiters = cache.withLock { state in
+                    state.results[encoding] = state.results[encoding] ?? result
+                    return state.waiters.removeValue(forKey: encoding) ?? []
+                }
+                for waiter in waiters { waiter.resume(with: result) }
+            }
+        }
+    }
+
+    private struct Cache {
+        var results: [Encoding: Result<Tokenizer, any Error>] = [:]
+        var waiters: [Encoding: [CheckedContinuation<Tokenizer, any Error>]] = [:]
+    }
+
+    private static let cache = Mutex(Cache())
 
     /// The token ids of `text`, identical to tiktoken's `encode_ordinary`.
     public func encode(_ text: String) -> [Int] {

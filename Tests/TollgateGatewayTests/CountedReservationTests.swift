@@ -49,7 +49,7 @@ extension MultiNodeTests {
         #expect(actualInput > 150)
         let deadline = ContinuousClock.now + .seconds(6)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<64 {
+            for worker in 0..<32 {
                 group.addTask {
                     let key = worker % 2 == 0 ? "k1" : "g1"
                     var index = 0, refusals = 0

@@ -32,10 +32,20 @@ public struct PromptCounter: Sendable {
     private let tokenizer: Tokenizer
     private let family: ModelFamily
 
-    /// The counter for a model; loads the encoding on first use in the process.
+    /// The counter for a model; loads the encoding on first use in the process, on the
+    /// calling thread (tools, tests).
     public init(choice: TokenizerChoice, model: String) throws {
+        self.init(choice: choice, model: model, tokenizer: try Tokenizer.shared(choice.encoding))
+    }
+
+    /// The counter for a model, for async code: a first load runs off the cooperative pool.
+    public static func load(choice: TokenizerChoice, model: String) async throws -> PromptCounter {
+        PromptCounter(choice: choice, model: model, tokenizer: try await Tokenizer.loaded(choice.encoding))
+    }
+
+    private init(choice: TokenizerChoice, model: String, tokenizer: Tokenizer) {
         self.choice = choice
-        tokenizer = try Tokenizer.shared(choice.encoding)
+        self.tokenizer = tokenizer
         family = ModelFamily(model: model, choice: choice)
     }
 

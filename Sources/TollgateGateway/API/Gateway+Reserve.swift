@@ -63,7 +63,7 @@ extension Gateway {
         let requestID = try fields.requestID()
         let apiKey = try fields.apiKey()
         guard let model = try fields.model() else { throw APIError.invalid("model", "model is required") }
-        let inputTokens = try inputEstimate(fields, model: model, snapshot: snapshot)
+        let inputTokens = try await inputEstimate(fields, model: model, snapshot: snapshot)
         let maxOutputTokens = try fields.count("max_output_tokens")
         let user = try fields.attribution("user")
         let feature = try fields.attribution("feature")

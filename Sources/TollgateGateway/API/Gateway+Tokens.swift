@@ -19,7 +19,7 @@ extension Gateway {
     func countTokens(_ request: Request) async throws -> Response {
         let (snapshot, _, fields) = try await prelude(request, limit: configuration.promptBodyLimit)
         guard let model = try fields.model() else { throw APIError.invalid("model", "model is required") }
-        guard let count = try promptCount(fields, model: model, snapshot: snapshot) else {
+        guard let count = try await promptCount(fields, model: model, snapshot: snapshot) else {
             throw APIError.invalid("text", "one of text, messages or input is required")
         }
         return JSONResponse.make(TokenCountBody(inputTokens: count.tokens, tokenizer: count.tokenizer.description, exact: count.exact))
@@ -27,9 +27,9 @@ extension Gateway {
 
     /// A reserve's input estimate: `input_tokens` as sent, or the gateway's count of the
     /// prompt (`messages`, `input` or `text`) — one of the two, not both.
-    func inputEstimate(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) throws -> Int64 {
+    func inputEstimate(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) async throws -> Int64 {
         let declared = try fields.count("input_tokens")
-        guard let counted = try promptCount(fields, model: model, snapshot: snapshot) else {
+        guard let counted = try await promptCount(fields, model: model, snapshot: snapshot) else {
             guard let declared else { throw APIError.invalid("input_tokens", "input_tokens (or the prompt: messages, input or text) is required") }
             return declared
         }
@@ -51,7 +51,7 @@ extension Gateway {
     }
 
     /// The count of the request's prompt, or nil when it has none.
-    func promptCount(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) throws -> PromptCount? {
+    func promptCount(_ fields: RequestFields, model: String, snapshot: GatewaySnapshot) async throws -> PromptCount? {
         let found: Prompt?
         do {
             found = try Prompt(body: fields.object)
@@ -62,7 +62,7 @@ extension Gateway {
         let choice = snapshot.configuration.pricing.tokenizer(for: model)
         let counter: PromptCounter
         do {
-            counter = try PromptCounter(choice: choice, model: model)
+            counter = try await PromptCounter.load(choice: choice, model: model)
         } catch {
             logger.error("tokenizer unavailable", metadata: ["tokens.tokenizer": "\(choice)", "error": "\(error)"])
             throw APIError(.internalServerError, "tokenizer_unavailable", "the \(choice) tokenizer could not be loaded")
