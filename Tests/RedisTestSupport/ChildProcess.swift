@@ -21,6 +21,7 @@ public final class ChildProcess: Sendable {
         pid = try RedisServer.spawn(executable, arguments, output: outputPath, errors: errorPath, environment: environmentPairs.map { "\($0)=\($1)" },
                                     directory: directory)
         ServerRegistry.register(pid)
+        TestLeftovers.register(self)
     }
 
     public var errors: String { errorPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }

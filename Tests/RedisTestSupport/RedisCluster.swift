@@ -109,6 +109,17 @@ public enum TestRedis {
             cluster = task
             return try await task.value
         }
+
+        func started() async -> RedisCluster? {
+            guard let cluster else { return nil }
+            return try? await cluster.value
+        }
+    }
+
+    /// A client of the shared server or cluster, if this test process started it.
+    static func existingClient() async -> (any RedisExecutor)? {
+        if clusterMode { return await Shared.instance.started()?.client(connections: 1, timeout: .seconds(2)) }
+        return await SharedRedis.shared.startedServer()?.client(connections: 1)
     }
 
     public static func cluster() async throws -> RedisCluster { try await Shared.instance.get() }

@@ -299,6 +299,9 @@ enum ServerRegistry {
 
     static func unregister(_ pid: pid_t) { pids.withLock { _ = $0.remove(pid) } }
 
+    /// Whether `pid` is one of ours and not reaped yet.
+    static func contains(_ pid: pid_t) -> Bool { pids.withLock { $0.contains(pid) } }
+
     static func killAll() {
         let remaining = pids.withLock { $0 }
         for pid in remaining {

@@ -16,12 +16,20 @@ public actor SharedRedis {
     }
 
     public static func server() async throws -> RedisServer { try await shared.server() }
+
+    /// The server, if this test process started it (nil otherwise: nothing starts one).
+    func startedServer() async -> RedisServer? {
+        guard let starting else { return nil }
+        return try? await starting.value
+    }
 }
 
 /// A fresh key prefix for one test: `t<random>:name`.
 public func uniquePrefix(_ name: String = #function) -> String {
     let cleaned = name.prefix { $0 != "(" }
-    return "t\(UInt32.random(in: 0...UInt32.max)):\(cleaned)"
+    let prefix = "t\(UInt32.random(in: 0...UInt32.max)):\(cleaned)"
+    TestLeftovers.register(prefix: prefix)
+    return prefix
 }
 
 extension RedisExecutor {

@@ -6,7 +6,7 @@ import TollgateCore
 import TollgateRedis
 
 /// The CLI against a running gateway: what admins change is what requests get.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct CLILiveTests {
     static func ledger(_ redis: any RedisExecutor, prefix: String) async throws -> [LedgerEntry] {
         var entries: [LedgerEntry] = []

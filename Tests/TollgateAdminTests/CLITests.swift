@@ -4,7 +4,7 @@ import Testing
 import TollgateCore
 import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct CLITests {
     /// tier → org → workspace → key → token, as an admin would set up a customer.
     static func setUpCustomer(_ cli: CLI) async throws {

@@ -6,7 +6,7 @@ import Testing
 import TollgateRedis
 
 /// The engine on a real local Redis Cluster while the cluster changes under it.
-@Suite(.enabled(if: clusterTestsEnabled, "redis-server is not installed, or the suite runs in cluster mode"), .serialized)
+@Suite(.enabled(if: clusterTestsEnabled, "redis-server is not installed, or the suite runs in cluster mode"), .cleansUp, .serialized)
 struct ClusterTests {
     struct Deployment {
         let client: RedisClusterClient

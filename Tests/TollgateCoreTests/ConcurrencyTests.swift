@@ -6,7 +6,7 @@ import TollgateRedis
 
 /// The engine's promises under real concurrency: many tasks over several connections in this
 /// process, plus independent client processes (`tollgate-bench engine-load`), all on one Redis.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct ConcurrencyTests {
     struct Admission: Decodable {
         var rid: String

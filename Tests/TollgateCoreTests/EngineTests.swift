@@ -8,7 +8,7 @@ extension QuotaSnapshot {
     func level(_ scope: Scope) -> LevelUsage { levels.first { $0.level.scope == scope }! }
 }
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct EngineTests {
     @Test func commitSettlesTheHoldAtTheActualCost() async throws {
         let fixture = try await EngineFixture.make()
@@ -319,7 +319,8 @@ struct EngineTests {
         let plan = try configuration.plan(apiKey: "k1", at: EngineFixture.now)
         #expect(throws: PlanError.self) { try configuration.price("gpt-99", for: plan, at: EngineFixture.now) }
         do {
-            _ = try configuration.price("gpt-99", for: plan, at: EngineFixture.now)
+            let price = try configuration.price("gpt-99", for: plan, at: EngineFixture.now)
+            Issue.record("an unknown model was priced: \(price.versionID)")
         } catch {
             #expect(error.kind == .unknownModel)
         }
@@ -332,14 +333,29 @@ struct EngineTests {
     @Test func everyKeyOfARequestSharesOneSlot() {
         for partitions in [1, 16, 64, 1_024] {
             let keys = KeyLayout(prefix: "tg", partitions: partitions)
+            var used = Set<Int>()
             for index in 0..<500 {
                 let organization = "org-\(index)-\(UInt32.random(in: 0...UInt32.max))"
                 let request = "req-\(UUID().uuidString)"
-                #expect(KeyLayout.sameSlot(keys.requestKeys(organization: organization, id: request)))
-                #expect(keys.partition(of: organization) == keys.partition(of: organization))
-                #expect((0..<partitions).contains(keys.partition(of: organization)))
+                let requestKeys = keys.requestKeys(organization: organization, id: request)
+                #expect(KeyLayout.sameSlot(requestKeys))
+                let partition = keys.partition(of: organization)
+                #expect((0..<partitions).contains(partition))
+                // The request's slot is its organisation's partition's slot, and a fresh layout
+                // (another gateway) puts the organisation in the same partition.
+                #expect(HashSlot(key: requestKeys[0]) == HashSlot(key: keys.tag(partition) + ":x"))
+                #expect(KeyLayout(prefix: "other", partitions: partitions).partition(of: organization) == partition)
+                used.insert(partition)
             }
+            // Organisations spread over the partitions: 500 random ones leave (almost) none
+            // empty up to 64 partitions, and reach about 395 of 1,024.
+            let least = [1: 1, 16: 16, 64: 60, 1_024: 300][partitions] ?? 1
+            #expect(used.count >= least, "\(used.count) of \(partitions) partitions used")
         }
+        // Pinned: the partition of an organisation is part of the data layout in Redis; a
+        // different hash would strand every existing counter.
+        #expect(KeyLayout(prefix: "tg", partitions: 16).partition(of: "acme") == 15)
+        #expect(KeyLayout(prefix: "tg", partitions: 1_024).partition(of: "acme") == 431)
     }
 }
 

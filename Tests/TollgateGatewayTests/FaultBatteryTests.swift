@@ -9,7 +9,7 @@ import TollgateRedis
 /// get during the fault, that the gateway is back to real decisions within 2 s after it
 /// ends, and that the ledger equals the counters with nothing acknowledged lost. Each prints
 /// a `fault-matrix` line; Docs/operations.md's fault matrix is written from them.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .serialized)
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp, .serialized)
 struct FaultBatteryTests {
     @Test func stallAndResume() async throws {
         try await FaultDrill.run { drill in

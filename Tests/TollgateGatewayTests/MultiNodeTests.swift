@@ -6,7 +6,7 @@ import TollgateCore
 import TollgateRedis
 
 /// Two `tollgate serve` processes sharing one real Redis.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .serialized)
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp, .serialized)
 struct MultiNodeTests {
     /// A configuration written straight to Redis under `prefix`, as the CLI would.
     static func writeConfiguration(_ configuration: TollgateConfiguration, redis: any RedisExecutor, prefix: String) async throws {

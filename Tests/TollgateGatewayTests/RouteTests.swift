@@ -8,7 +8,7 @@ import TollgateCore
 @testable import TollgateGateway
 import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct RouteTests {
     @Test func reserveCommitQuotaAndRelease() async throws {
         let fixture = try await GatewayFixture.make()

@@ -10,7 +10,7 @@ import TollgateCore
 @testable import TollgateMonitor
 import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct AlertDeliveryTests {
     static func alert(_ index: Int) -> Alert {
         Alert(kind: "budget_threshold", organization: "acme", scope: "organization", subject: "acme", limit: "budget_daily", threshold: 50,

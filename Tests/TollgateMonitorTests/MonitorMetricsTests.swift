@@ -6,7 +6,7 @@ import TollgateCore
 @testable import TollgateMonitor
 import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct MonitorMetricsTests {
     /// The sum of a metric's series over expositions, for the series whose labels contain
     /// every one of `labels` (`kind="input"`).

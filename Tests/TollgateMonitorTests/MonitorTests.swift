@@ -10,7 +10,7 @@ import TollgateCore
 @testable import TollgateMonitor
 import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct MonitorTests {
     @Test func rollUpsEqualTheLedgerWhenAMonitorDiesMidBatch() async throws {
         let fixture = try await MonitorFixture.make()

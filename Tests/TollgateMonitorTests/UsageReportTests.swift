@@ -6,7 +6,7 @@ import TollgateCore
 import TollgateRedis
 
 /// `tollgate usage report | top | export` read what the monitor rolled up.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct UsageReportTests {
     func cli(_ fixture: MonitorFixture, _ arguments: [String]) async throws -> (Int32, String) {
         let process = try ChildProcess(try ChildProcess.executable("tollgate"), arguments,

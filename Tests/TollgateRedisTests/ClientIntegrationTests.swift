@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 @testable import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct ClientIntegrationTests {
     @Test func repliesMatchRequestsWith64TasksOnTwoConnections() async throws {
         let server = try await RedisServer.start()

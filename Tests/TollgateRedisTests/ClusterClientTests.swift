@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 @testable import TollgateRedis
 
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct ClusterClientTests {
     @Test func routesByHashSlotAndFollowsMoved() async throws {
         let cluster = try await RedisCluster.start(primaries: 3, replicas: 0)
