@@ -143,8 +143,8 @@ struct CircuitBreakerRunTests {
                 return 1
             }
         }
-        // Wait until the probe holds the slot.
-        for _ in 0..<200 where breaker.state != .halfOpen { try await Task.sleep(for: .milliseconds(5)) }
+        // Wait until the probe holds the slot (bounded: 10 s).
+        for _ in 0..<2_000 where breaker.state != .halfOpen { try await Task.sleep(for: .milliseconds(5)) }
         #expect(breaker.state == .halfOpen)
         probe.cancel()
         await #expect(throws: CancellationError.self) { try await probe.value }
@@ -157,12 +157,14 @@ struct CircuitBreakerRunTests {
         let changes = GaugeLog()
         let breaker = try await Self.openedBreaker(changes: changes)
         let (gate, opener) = AsyncStream<Void>.makeStream()
+        let (entered, enter) = AsyncStream<Void>.makeStream()
         let calls = GaugeLog()
         let outcomes = await withTaskGroup(of: String.self) { group in
             group.addTask {
                 do {
                     return try await breaker.run {
                         calls.values.withLock { $0.append(1) }
+                        enter.yield()
                         for await _ in gate { break }
                         return "probe answered"
                     }
@@ -170,7 +172,8 @@ struct CircuitBreakerRunTests {
                     return "probe failed: \(error)"
                 }
             }
-            for _ in 0..<200 where breaker.state != .halfOpen { try? await Task.sleep(for: .milliseconds(5)) }
+            // The probe holds the slot (however slowly its task got scheduled).
+            for await _ in entered { break }
             // 32 callers at once while the probe is in flight: none reaches Redis.
             for _ in 0..<32 {
                 group.addTask {

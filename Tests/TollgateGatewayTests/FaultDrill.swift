@@ -127,6 +127,14 @@ final class FaultDrill: Sendable {
             do {
                 ended = try await scenario()
                 try await Task.sleep(until: max(ended, .now) + settle)
+                // On a loaded machine the workers may have made few calls since: go on (at most
+                // 10 s more) until each key has 5 reservations started after the settle time.
+                let settled = ended + settle
+                for _ in 0..<100 {
+                    let late = log.calls.filter { $0.kind != .commit && $0.started >= settled }
+                    if late.filter({ $0.kind == .reserveClosed }).count >= 5 && late.filter({ $0.kind == .reserveOpen }).count >= 5 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
             } catch {
                 group.cancelAll()
                 throw error
