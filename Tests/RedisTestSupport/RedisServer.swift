@@ -252,9 +252,22 @@ public final class RedisServer: Sendable {
 
     /// A raw `PING` over a fresh socket, independent of the client under test.
     static func ping(port: Int, acceptLoading: Bool = false) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = connectLoopback(port: port)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        let request = Array("PING\r\n".utf8)
+        guard write(fd, request, request.count) == request.count else { return false }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return false }
+        let reply = String(decoding: buffer[0..<count], as: UTF8.self)
+        return reply.hasPrefix("+PONG") || (acceptLoading && reply.hasPrefix("-LOADING"))
+    }
+
+    /// A socket connected to `port` on 127.0.0.1 (reads time out after 1 s), or -1.
+    public static func connectLoopback(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -264,14 +277,11 @@ public final class RedisServer: Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { return false }
-        let request = Array("PING\r\n".utf8)
-        guard write(fd, request, request.count) == request.count else { return false }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = read(fd, &buffer, buffer.count)
-        guard count > 0 else { return false }
-        let reply = String(decoding: buffer[0..<count], as: UTF8.self)
-        return reply.hasPrefix("+PONG") || (acceptLoading && reply.hasPrefix("-LOADING"))
+        guard connected == 0 else {
+            close(fd)
+            return -1
+        }
+        return fd
     }
 
     public static func makeTemporaryDirectory() throws -> String {

@@ -20,12 +20,8 @@ struct FaultBatteryTests {
                 drill.server.resume()
                 return .now
             }
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0, "the fail-closed tier refused during the stall")
             #expect(traffic.count(.reserveOpen) { $0.degraded } > 0, "the fail-open tier admitted unchecked during the stall")
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("stall 1.5 s (SIGSTOP, SIGCONT)", traffic, recovery: recovery, lost: lost)
+            try await drill.expectFaultHandled("stall 1.5 s (SIGSTOP, SIGCONT)", traffic)
         }
     }
 
@@ -38,11 +34,7 @@ struct FaultBatteryTests {
                 try await drill.server.restart()
                 return .now
             }
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0)
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("restart (down 1 s, AOF always)", traffic, recovery: recovery, lost: lost)
+            try await drill.expectFaultHandled("restart (down 1 s, AOF always)", traffic)
         }
     }
 
@@ -72,11 +64,7 @@ struct FaultBatteryTests {
             let loaded = log.split(separator: "\n").last { $0.contains("DB loaded from append only file") }
             let seconds = loaded.flatMap { Double($0.split(separator: " ").dropLast().last ?? "") } ?? 0
             #expect(seconds >= 1, "Redis was LOADING for \(seconds) s; log: \(log.suffix(300))")
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0)
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("restart with a large AOF (LOADING \(seconds) s)", traffic, recovery: recovery, lost: lost)
+            try await drill.expectFaultHandled("restart with a large AOF (LOADING \(seconds) s)", traffic)
         }
     }
 
@@ -84,24 +72,9 @@ struct FaultBatteryTests {
     /// breaker stayed half-open for good although Redis was healthy again.
     @Test func maxmemoryReachedThenRelievedWithTheProbeMeetingOOM() async throws {
         try await FaultDrill.run { drill in
-            let traffic = try await drill.traffic {
-                try await Task.sleep(for: .milliseconds(300))
-                _ = try await drill.admin.send("CONFIG", "SET", "maxmemory", "1")
-                try await Task.sleep(for: .milliseconds(500))
-                // A stall opens the breaker; after it, the half-open probe is answered OOM.
-                drill.server.pause()
-                try await Task.sleep(for: .milliseconds(1_000))
-                drill.server.resume()
-                try await Task.sleep(for: .milliseconds(1_000))
-                _ = try await drill.admin.send("CONFIG", "SET", "maxmemory", "0")
-                return .now
-            }
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0)
-            #expect(traffic.count(.commit) { $0.status == 202 } > 0, "commits refused with OOM were spooled")
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("maxmemory reached (OOM, with a stall: probe meets OOM), then relieved", traffic, recovery: recovery, lost: lost)
+            try await drill.refusalAcrossAStall("maxmemory reached (OOM, with a stall: probe meets OOM), then relieved",
+                inject: { _ = try await drill.admin.send("CONFIG", "SET", "maxmemory", "1") },
+                relieve: { _ = try await drill.admin.send("CONFIG", "SET", "maxmemory", "0") })
         }
     }
 
@@ -113,23 +86,9 @@ struct FaultBatteryTests {
             await admin.shutdown()
             return "redis://tollgate:drill-secret@127.0.0.1:\(server.port)"
         }) { drill in
-            let traffic = try await drill.traffic {
-                try await Task.sleep(for: .milliseconds(300))
-                _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "-evalsha", "-eval")
-                try await Task.sleep(for: .milliseconds(500))
-                drill.server.pause()
-                try await Task.sleep(for: .milliseconds(1_000))
-                drill.server.resume()
-                try await Task.sleep(for: .milliseconds(1_000))
-                _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "+evalsha", "+eval")
-                return .now
-            }
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0)
-            #expect(traffic.count(.commit) { $0.status == 202 } > 0, "commits refused with NOPERM were spooled")
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("ACL user loses EVALSHA (NOPERM, with a stall: probe meets NOPERM), then gets it back", traffic, recovery: recovery, lost: lost)
+            try await drill.refusalAcrossAStall("ACL user loses EVALSHA (NOPERM, with a stall: probe meets NOPERM), then gets it back",
+                inject: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "-evalsha", "-eval") },
+                relieve: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "+evalsha", "+eval") })
         }
     }
 
@@ -168,11 +127,7 @@ struct FaultBatteryTests {
                 return .now
             }
             await slow.shutdown()
-            drill.expectFailureModes(traffic)
-            #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0)
-            let recovery = drill.expectRecovery(traffic)
-            let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("slow script 1.5 s (BUSY)", traffic, recovery: recovery, lost: lost)
+            try await drill.expectFaultHandled("slow script 1.5 s (BUSY)", traffic)
         }
     }
 

@@ -175,6 +175,36 @@ final class FaultDrill: Sendable {
         func count(_ kind: Call.Kind, _ condition: (Call) -> Bool) -> Int { calls.filter { $0.kind == kind && condition($0) }.count }
     }
 
+    /// A refusal (`inject`: `OOM`, `NOPERM`) that lasts across a stall, so that the breaker
+    /// opens and its half-open probe meets the refusal (the bug of issue 11); then `relieve`.
+    /// Checks the failure modes, that refused commits were spooled, recovery and the ledger.
+    func refusalAcrossAStall(_ fault: String, inject: () async throws -> Void, relieve: () async throws -> Void,
+                             sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let traffic = try await traffic {
+            try await Task.sleep(for: .milliseconds(300))
+            try await inject()
+            try await Task.sleep(for: .milliseconds(500))
+            server.pause()
+            try await Task.sleep(for: .milliseconds(1_000))
+            server.resume()
+            try await Task.sleep(for: .milliseconds(1_000))
+            try await relieve()
+            return .now
+        }
+        #expect(traffic.count(.commit) { $0.status == 202 } > 0, "refused commits were spooled", sourceLocation: sourceLocation)
+        try await expectFaultHandled(fault, traffic, sourceLocation: sourceLocation)
+    }
+
+    /// The checks of a fault that callers must notice: the failure modes (and the fail-closed
+    /// tier did refuse), recovery, the ledger; then the fault matrix line.
+    func expectFaultHandled(_ fault: String, _ traffic: Traffic, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        expectFailureModes(traffic, sourceLocation: sourceLocation)
+        #expect(traffic.count(.reserveClosed) { $0.status == 503 } > 0, "the fail-closed tier refused during the fault", sourceLocation: sourceLocation)
+        let recovery = expectRecovery(traffic, sourceLocation: sourceLocation)
+        let lost = try await expectLedgerMatchesCounters(traffic, sourceLocation: sourceLocation)
+        report(fault, traffic, recovery: recovery, lost: lost)
+    }
+
     // MARK: Checks
 
     /// What every caller may get while Redis is faulty: fail-closed reservations are real

@@ -91,16 +91,11 @@ struct AlertDeliveryTests {
 /// a test starts must be up before alerts are sent to it.
 func waitUntilListening(port: Int) async throws {
     for _ in 0..<200 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let fd = RedisServer.connectLoopback(port: port)
+        if fd >= 0 {
+            Glibc.close(fd)
+            return
         }
-        Glibc.close(fd)
-        if connected == 0 { return }
         try await Task.sleep(for: .milliseconds(25))
     }
     throw HarnessError("nothing listens on port \(port)")
