@@ -64,14 +64,10 @@ extension Dashboard {
                           charts: charts)
     }
 
-    /// Budgets of the organisation and its workspaces, as the live counters stand now.
+    /// Budgets of the organisation and of its workspaces and keys that have limits (the
+    /// levels enforcement checks), as the live counters stand now.
     func budgetTable(_ organization: Organization, _ configuration: TollgateConfiguration, zone: NamedTimeZone) async throws -> Table {
-        var levels = [LevelPlan(scope: .organization, id: organization.id,
-                                limits: (configuration.tiers[organization.tier]?.limits ?? .none).applying(organization.overrides))]
-        for workspace in configuration.workspaces.values.sorted(by: { $0.id < $1.id }) where workspace.organization == organization.id {
-            levels.append(LevelPlan(scope: .workspace, id: workspace.id,
-                                    limits: (workspace.tier.flatMap { configuration.tiers[$0] }?.limits ?? .none).applying(workspace.overrides)))
-        }
+        let levels = configuration.governedLevels(of: organization.id, users: [])?.map(\.level) ?? []
         let quota = try await engine(configuration).quota(organization: organization.id, levels: levels, timezone: zone.zone, settings: configuration.settings)
         func remaining(_ limit: Money?, _ spent: Money, _ held: Money) -> String {
             guard let limit else { return "no limit" }

@@ -31,7 +31,7 @@ extension Dashboard {
         for id in organizations {
             let organization = configuration.organizations[id]!
             let totals = perOrganization[id] ?? UsageTotals()
-            let limits = (configuration.tiers[organization.tier]?.limits ?? .none).applying(organization.overrides)
+            let limits = configuration.tiers[organization.tier].map { configuration.organizationLevel(organization, tier: $0).limits } ?? .none
             let quota = quotas[id]
             let level = quota?.levels.first
             let projected = quota.flatMap { Self.projectedMonthEnd(spent: $0.levels.first?.monthSpent.nanos ?? 0, now: $0.now, monthResetsAt: $0.monthResetsAt,
@@ -98,12 +98,11 @@ extension Dashboard {
         let engine = engine(configuration)
         return try await withThrowingTaskGroup(of: (String, QuotaSnapshot).self) { group in
             for id in organizations {
-                guard let organization = configuration.organizations[id] else { continue }
-                let limits = (configuration.tiers[organization.tier]?.limits ?? .none).applying(organization.overrides)
+                guard let organization = configuration.organizations[id], let tier = configuration.tiers[organization.tier] else { continue }
+                let level = configuration.organizationLevel(organization, tier: tier)
                 let zone = timezone(of: organization, in: configuration).zone
                 group.addTask {
-                    (id, try await engine.quota(organization: id, levels: [LevelPlan(scope: .organization, id: id, limits: limits)], timezone: zone,
-                                                settings: configuration.settings))
+                    (id, try await engine.quota(organization: id, levels: [level], timezone: zone, settings: configuration.settings))
                 }
             }
             var result: [String: QuotaSnapshot] = [:]
