@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TollgateCore
 
 /// A timezone under the name the configuration gives it (Foundation on Linux calls UTC "GMT").
@@ -7,9 +8,20 @@ struct NamedTimeZone: Sendable, Equatable {
     var zone: TimeZone
 
     init(_ name: String) {
-        let zone = TimeZone(identifier: name)
+        let zone = Self.zone(name)
         self.name = zone == nil ? "UTC" : name
         self.zone = zone ?? TimeZone(identifier: "UTC")!
+    }
+
+    /// Foundation builds a timezone from its database file each time: the overview asks for
+    /// one per organisation, so known names are kept (a bounded set: the tiers' names).
+    private static let known = Mutex<[String: TimeZone?]>([:])
+
+    private static func zone(_ name: String) -> TimeZone? {
+        if let cached = known.withLock({ $0[name] }) { return cached }
+        let zone = TimeZone(identifier: name)
+        known.withLock { if $0.count < 1_000 { $0[name] = zone } }
+        return zone
     }
 }
 

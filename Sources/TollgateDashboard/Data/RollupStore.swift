@@ -45,8 +45,17 @@ struct RollupStore: Sendable {
                 owners.append((organization, label))
             }
         }
+        // Sent in pipelines of at most `chunk` commands: the client's connection thread looks
+        // over every in-flight command for deadlines on each wake-up, so one pipeline of
+        // 300,000 (the overview of 10,000 organisations × 30 days) would cost quadratic time.
+        var results: [Result<RedisReply, RedisError>] = []
+        results.reserveCapacity(commands.count)
+        let chunk = 500
+        for start in stride(from: 0, to: commands.count, by: chunk) {
+            results += await redis.pipeline(Array(commands[start..<min(start + chunk, commands.count)]))
+        }
         var contents = Contents()
-        for ((organization, label), result) in zip(owners, await redis.pipeline(commands)) {
+        for ((organization, label), result) in zip(owners, results) {
             let items = try result.get().array ?? []
             var fields: [(String, Int64)] = []
             fields.reserveCapacity(items.count / 2)

@@ -92,23 +92,26 @@ extension Dashboard {
         return zip(range.days, range.dayLabels).map { day, label in (String(day.suffix(5)), byDay[label] ?? 0, money(byDay[label] ?? 0, configuration)) }
     }
 
-    /// The organisation level's live counters of each organisation (one script call each,
-    /// pipelined by the client).
+    /// The organisation level's live counters of each organisation: one script call each,
+    /// at most 500 in flight at once (the client pipelines them; see RollupStore for why
+    /// the number in flight is bounded).
     func organizationQuotas(_ organizations: [String], _ configuration: TollgateConfiguration) async throws -> [String: QuotaSnapshot] {
         let engine = engine(configuration)
-        return try await withThrowingTaskGroup(of: (String, QuotaSnapshot).self) { group in
-            for id in organizations {
-                guard let organization = configuration.organizations[id], let tier = configuration.tiers[organization.tier] else { continue }
-                let level = configuration.organizationLevel(organization, tier: tier)
-                let zone = timezone(of: organization, in: configuration).zone
-                group.addTask {
-                    (id, try await engine.quota(organization: id, levels: [level], timezone: zone, settings: configuration.settings))
+        var result: [String: QuotaSnapshot] = [:]
+        for start in stride(from: 0, to: organizations.count, by: 500) {
+            try await withThrowingTaskGroup(of: (String, QuotaSnapshot).self) { group in
+                for id in organizations[start..<min(start + 500, organizations.count)] {
+                    guard let organization = configuration.organizations[id], let tier = configuration.tiers[organization.tier] else { continue }
+                    let level = configuration.organizationLevel(organization, tier: tier)
+                    let zone = timezone(of: organization, in: configuration).zone
+                    group.addTask {
+                        (id, try await engine.quota(organization: id, levels: [level], timezone: zone, settings: configuration.settings))
+                    }
                 }
+                for try await (id, quota) in group { result[id] = quota }
             }
-            var result: [String: QuotaSnapshot] = [:]
-            for try await (id, quota) in group { result[id] = quota }
-            return result
         }
+        return result
     }
 
     /// This month's spend extended to the month's end at its rate so far, in whole hours

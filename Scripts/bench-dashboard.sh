@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmark: dashboard render time over a large deployment — 10,000 organisations, 100
+# models, 30 days of day roll-ups (tollgate-bench dashboard-data) — in one run: the overview
+# (every organisation's roll-ups and live counters) and one organisation's month page,
+# each loaded N times through curl; prints p50 / p95 / max in ms.
+# Usage: Scripts/bench-dashboard.sh [organizations] [overview-loads] [organization-loads]
+#        (default 10000 10 50). Set BUILD=debug to use the debug build instead of release.
+source "$(dirname "$0")/lib.sh"
+cd "$TOLLGATE_ROOT"
+trap stop_started EXIT
+
+organizations="${1:-10000}" overview_loads="${2:-10}" organization_loads="${3:-50}"
+ensure_packages curl jq
+if [ "${BUILD:-release}" = debug ]; then
+    bin="$(swift build --show-bin-path)"
+else
+    bin="$(build_release tollgate tollgate-bench)"
+fi
+work="$(mktemp -d /tmp/tollgate-bench-dashboard.XXXXXX)"
+port="$(free_port)"
+start_redis "$port" "$work/redis"
+export TOLLGATE_REDIS_URL="redis://127.0.0.1:$port" TOLLGATE_KEY_PREFIX="bench"
+"$bin/tollgate-bench" dashboard-data --url "$TOLLGATE_REDIS_URL" --prefix bench --organizations "$organizations" --models 100 --days 30
+echo "redis used_memory_human=$(redis-cli -p "$port" info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
+token="$("$bin/tollgate" dashboard-token create bench --scope operator --json 2>/dev/null | jq -r .secret)"
+dashboard_port="$(free_port)"
+"$bin/tollgate" dashboard --port "$dashboard_port" --redis-timeout-ms 30000 >"$work/dashboard.log" 2>&1 &
+track_pid $!
+wait_http "http://127.0.0.1:$dashboard_port/healthz"
+sleep 1   # the configuration (one document of every organisation) loads once
+
+# measure NAME URL COUNT: COUNT sequential loads after one warm-up; p50 / p95 / max in ms.
+measure() {
+    local name="$1" url="$2" count="$3"
+    curl -sf -o /dev/null -H "Authorization: Bearer $token" "$url"
+    for _ in $(seq 1 "$count"); do
+        curl -sf -o /dev/null -w '%{time_total}\n' --max-time 120 -H "Authorization: Bearer $token" "$url"
+    done | sort -n | awk -v name="$name" '{ t[NR] = $1 * 1000 } END {
+        p50 = t[int((NR + 1) * 0.50)]; i95 = int(NR * 0.95 + 0.999); if (i95 < 1) i95 = 1
+        printf "%s loads=%d p50_ms=%.1f p95_ms=%.1f max_ms=%.1f\n", name, NR, p50, t[i95], t[NR] }'
+}
+from="$(date -u -d '29 days ago' +%F)" to="$(date -u +%F)"
+measure "overview (${organizations} orgs, 30 days)" "http://127.0.0.1:$dashboard_port/?from=$from&to=$to" "$overview_loads"
+measure "organization month (org00042, 30 days)" "http://127.0.0.1:$dashboard_port/org/org00042?from=$from&to=$to" "$organization_loads"
+bytes="$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$dashboard_port/?from=$from&to=$to" | wc -c)"
+echo "overview page size: $bytes bytes"
