@@ -25,6 +25,19 @@ struct FaultBatteryTests {
         }
     }
 
+    @Test func stallOfOneClusterPrimary() async throws {
+        try await FaultDrill.runOnCluster { drill in
+            let traffic = try await drill.traffic {
+                try await Task.sleep(for: .milliseconds(300))
+                drill.server.pause()
+                try await Task.sleep(for: .milliseconds(1_500))
+                drill.server.resume()
+                return .now
+            }
+            try await drill.expectFaultHandled("Cluster: stall 1.5 s of the primary holding k1's keys", traffic)
+        }
+    }
+
     @Test func restart() async throws {
         try await FaultDrill.run { drill in
             let traffic = try await drill.traffic {

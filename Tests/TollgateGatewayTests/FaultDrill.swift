@@ -23,12 +23,13 @@ final class FaultDrill: Sendable {
     static let tokens = 100
     static let costNanos: Int64 = 100_000
 
+    /// The server the faults are done to (on a cluster: the primary holding `k1`'s keys).
     let server: RedisServer
-    let admin: RedisClient
+    let admin: any RedisExecutor
     let prefix: String
     let gateway: GatewayProcess
 
-    private init(server: RedisServer, admin: RedisClient, prefix: String, gateway: GatewayProcess) {
+    private init(server: RedisServer, admin: any RedisExecutor, prefix: String, gateway: GatewayProcess) {
         self.server = server
         self.admin = admin
         self.prefix = prefix
@@ -41,17 +42,49 @@ final class FaultDrill: Sendable {
                     name: String = #function, body: (FaultDrill) async throws -> Void) async throws {
         let server = try await RedisServer.start(options)
         let admin = server.client(timeout: .seconds(5))
+        try await perform(server: server, admin: admin, url: { try await redisURL?(server) ?? server.url }, name: name, body: body) {
+            // The server is the drill's own: emptying it is the clean-up.
+            _ = try? await admin.send("FLUSHALL")
+            await admin.shutdown()
+            await server.stop()
+        }
+    }
+
+    /// The same on a cluster of its own (3 primaries, no replicas): the faults are done to the
+    /// primary that holds `k1`'s keys (organisation acme).
+    static func runOnCluster(name: String = #function, body: (FaultDrill) async throws -> Void) async throws {
+        let cluster = try await RedisCluster.start(primaries: 3, replicas: 0)
+        let admin = cluster.client(timeout: .seconds(5))
+        var owner: RedisServer?
+        let probeKey = KeyLayout(prefix: "any", partitions: Settings().partitions).state(organization: "acme")
+        // The partition's tag alone decides the slot, whatever the prefix: find its primary.
+        for node in cluster.nodes {
+            let client = node.client(connections: 1)
+            if (try? await client.send("EXISTS", probeKey)) != nil { owner = node }
+            await client.shutdown()
+        }
+        guard let owner else {
+            await admin.shutdown()
+            await cluster.stop()
+            throw HarnessError("no primary owns \(probeKey)")
+        }
+        try await perform(server: owner, admin: admin, url: { cluster.url }, name: name, body: body) {
+            await admin.shutdown()
+            await cluster.stop()
+        }
+    }
+
+    private static func perform(server: RedisServer, admin: any RedisExecutor, url: () async throws -> String, name: String,
+                                body: (FaultDrill) async throws -> Void, teardown: () async -> Void) async throws {
         let prefix = uniquePrefix(name)
         let gateway: GatewayProcess
         do {
             try await MultiNodeTests.writeConfiguration(GatewayFixture.configuration(standard: Limits(tpm: 100_000_000)), redis: admin, prefix: prefix)
-            let url = try await redisURL?(server) ?? server.url
-            gateway = try await GatewayProcess(redisURL: url, prefix: prefix, name: "drill", extra: [
+            gateway = try await GatewayProcess(redisURL: try await url(), prefix: prefix, name: "drill", extra: [
                 "--breaker-cooldown-ms", String(breakerCooldown.components.seconds * 1000 + breakerCooldown.components.attoseconds / 1_000_000_000_000_000),
             ])
         } catch {
-            await admin.shutdown()
-            await server.stop()
+            await teardown()
             throw error
         }
         let drill = FaultDrill(server: server, admin: admin, prefix: prefix, gateway: gateway)
@@ -64,10 +97,7 @@ final class FaultDrill: Sendable {
         server.resume()
         let status = await gateway.terminate()
         if failure == nil { #expect(status == 0, "gateway exit status; output: \(gateway.process.output.suffix(2_000))") }
-        // The server is the drill's own: emptying it is the clean-up.
-        _ = try? await admin.send("FLUSHALL")
-        await admin.shutdown()
-        await server.stop()
+        await teardown()
         if let failure { throw failure }
     }
 
