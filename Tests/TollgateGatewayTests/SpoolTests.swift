@@ -59,6 +59,13 @@ import TollgateCore
         withExtendedLifetime(first) {}
     }
 
+    @Test func aSpoolThatCannotBeCreatedIsRefusedNamingTheFile() async throws {
+        let path = try RedisServer.makeTemporaryDirectory() + "/missing/spool.jsonl"
+        let error = try #require(throws: SpoolError.self) { try Spool(path: path, limitBytes: 1 << 20) }
+        #expect(error.code == .cannotOpen)
+        #expect(error.description.contains(path), "\(error.description)")
+    }
+
     @Test func aFullSpoolRefusesWithoutWritingAndKeepsWhatItHas() async throws {
         let path = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
         let line = try Self.entry("r0").line().count

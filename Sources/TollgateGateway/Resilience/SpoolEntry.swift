@@ -29,7 +29,9 @@ struct SpoolEntry: Codable, Sendable, Equatable {
         return ResolvedPrice(model: model, provider: provider ?? "", prices: TokenPrices(input: prices[0], output: prices[3], cachedInput: prices[1], cacheWrite: prices[2], reasoning: prices[4]),
                              versionID: priceVersion ?? "\(model)@?")
     }
+}
 
+extension SpoolEntry {
     /// One spool line: the JSON object and a newline.
     func line() throws -> Data {
         var encoded = try JSONEncoder().encode(self)
@@ -40,26 +42,5 @@ struct SpoolEntry: Codable, Sendable, Equatable {
     /// The entry on one spool line (without its newline).
     init(line: some Collection<UInt8>) throws {
         self = try JSONDecoder().decode(SpoolEntry.self, from: Data(line))
-    }
-
-    init(operation: Operation, requestID: String, apiKey: String, usage: TokenUsage? = nil, format: UsageFormat? = nil, model: String? = nil,
-         provider: String? = nil, priceVersion: String? = nil, prices: [Int64]? = nil, user: String? = nil, feature: String? = nil,
-         session: String? = nil, experiment: String? = nil, latencyMillis: Int64? = nil, cacheHit: Bool? = nil, spooledAt: Int64) {
-        self.operation = operation
-        self.requestID = requestID
-        self.apiKey = apiKey
-        self.usage = usage
-        self.format = format
-        self.model = model
-        self.provider = provider
-        self.priceVersion = priceVersion
-        self.prices = prices
-        self.user = user
-        self.feature = feature
-        self.session = session
-        self.experiment = experiment
-        self.latencyMillis = latencyMillis
-        self.cacheHit = cacheHit
-        self.spooledAt = spooledAt
     }
 }
