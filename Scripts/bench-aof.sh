@@ -2,7 +2,8 @@
 # Benchmark: what Redis's `appendfsync always` costs the gateway, against `everysec`.
 # Two redis-servers with AOF on, their files on the same disk, one per fsync policy, each
 # with its own gateway; reserve+commit pairs (tollgate-bench gateway-load) at concurrency
-# 1 and 64, alternating between the two setups, two rounds, side by side in one run.
+# 1 and 64, alternating between the two setups, two rounds, side by side in one run; and,
+# as the floor, redis-benchmark SET on each server at the same concurrencies.
 # Usage: Scripts/bench-aof.sh [seconds-per-run]   (default 8)
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
@@ -16,9 +17,10 @@ bin="$(build_release tollgate tollgate-bench)"
 mkdir -p "$TOLLGATE_ROOT/.build"
 work="$(mktemp -d -p "$TOLLGATE_ROOT/.build" bench-aof.XXXXXX)"
 trap 'stop_started; rm -rf "$work"' EXIT
-declare -A gateway
+declare -A gateway redis_ports
 for policy in everysec always; do
     redis_port="$(free_port)"
+    redis_ports[$policy]="$redis_port"
     start_redis "$redis_port" "$work/redis-$policy" --appendonly yes --appendfsync "$policy"
     url="redis://127.0.0.1:$redis_port"
     "$bin/tollgate-bench" gateway-load --setup-redis "$url" --prefix bench >/dev/null
@@ -30,6 +32,15 @@ for policy in everysec always; do
 done
 
 field() { echo "$1" | sed -E "s/.* $2=([0-9.]+).*/\1/"; }
+
+printf '%-7s %-10s %4s %9s %8s %8s\n' "" appendfsync c "SET/s" "p50 ms" "p99 ms"
+for concurrency in 1 64; do
+    for policy in everysec always; do
+        # CSV: test, rps, avg, min, p50, p95, p99, max
+        redis-benchmark -p "${redis_ports[$policy]}" -c "$concurrency" -n $((concurrency == 1 ? 3000 : 30000)) -r 100000 -t set --csv -q | tail -1 |
+            awk -F'","' -v p="$policy" -v c="$concurrency" '{ printf "%-7s %-10s %4s %9s %8s %8s\n", "redis", p, c, $2, $5, $7 }'
+    done
+done
 
 printf '%-7s %-10s %4s %9s %8s %8s %7s\n' round appendfsync c pairs/s "p50 ms" "p99 ms" errors
 for round in 1 2; do

@@ -114,6 +114,18 @@ import TollgateCore
         #expect(spool.depth == 0)
     }
 
+    @Test func anEmptyReplayFileLeftBehindIsFinishedAndDoesNotBlockTheSpool() async throws {
+        let path = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
+        #expect(FileManager.default.createFile(atPath: path + ".replaying", contents: Data()))
+        let spool = try Spool(path: path, limitBytes: 1 << 20)
+        try await spool.append(Self.entry("waiting"))
+        var order: [String] = []
+        _ = try await spool.replay { order.append($0.requestID); return .applied }
+        _ = try await spool.replay { order.append($0.requestID); return .applied }
+        #expect(order == ["waiting"])
+        #expect(spool.depth == 0 && access(spool.replayingPath, F_OK) != 0)
+    }
+
     @Test func aLineCutShortByACrashIsSetApartAndTheNextEntryIsWhole() async throws {
         let path = try RedisServer.makeTemporaryDirectory() + "/spool.jsonl"
         var text = try Self.entry("whole").line()

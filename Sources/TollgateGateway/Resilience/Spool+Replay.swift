@@ -30,7 +30,7 @@ extension Spool {
     func replay(_ apply: (SpoolEntry) async -> SpoolReplayStep) async throws -> SpoolReplayReport {
         let batch = try await beginReplay()
         var report = SpoolReplayReport(entries: batch.entries.count, unreadable: batch.unreadable)
-        guard !batch.entries.isEmpty || batch.unreadable > 0 else { return report }
+        guard batch.found else { return report }
         for (index, entry) in batch.entries.enumerated() {
             switch await apply(entry) {
             case .applied:
@@ -97,7 +97,9 @@ public struct SpoolDrain: Sendable {
         let engine = QuotaEngine(redis: redis, keys: KeyLayout(prefix: keyPrefix, partitions: configuration.settings.partitions),
                                  scripts: try QuotaScripts.load())
         var total = SpoolReplayReport()
-        while true {
+        // An unfinished replay first, then the spool itself: nothing else can arrive, the
+        // lock is ours.
+        for _ in 0..<2 {
             let report = try await spool.replay { entry in
                 do {
                     try await entry.apply(plan: try entry.plan(in: configuration), engine: engine, settings: configuration.settings)
@@ -119,7 +121,7 @@ public struct SpoolDrain: Sendable {
             total.deadLettered += report.deadLettered
             total.unreadable += report.unreadable
             total.interruption = report.interruption
-            if report.interruption != nil || (report.entries == 0 && report.unreadable == 0) { break }
+            if report.interruption != nil { break }
         }
         let removed = total.interruption == nil ? try await spool.removeIfDrained() : false
         return (total, removed)

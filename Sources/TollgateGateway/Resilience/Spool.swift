@@ -142,6 +142,8 @@ public final class Spool: Sendable {
 
     /// What a replay works through.
     struct ReplayBatch: Sendable {
+        /// Whether there was a replay file at all (even one with no entries must be finished).
+        var found = true
         var entries: [SpoolEntry]
         /// Lines that are not entries (a write cut short by a crash); moved to the dead letters.
         var unreadable: Int
@@ -161,7 +163,7 @@ public final class Spool: Sendable {
                     file = try Self.openAppend(path)
                     return true
                 }
-                guard moved else { return ReplayBatch(entries: [], unreadable: 0) }
+                guard moved else { return ReplayBatch(found: false, entries: [], unreadable: 0) }
                 counters.withLock { counters in
                     counters.replaying = counters.waiting
                     counters.oldestReplaying = counters.oldestWaiting
