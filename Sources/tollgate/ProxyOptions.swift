@@ -10,9 +10,6 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "JSON file of upstream base URLs and API keys per provider (or TOLLGATE_UPSTREAM_SECRETS); see Docs/proxy.md.")
     var upstreamSecrets: String?
 
-    @Option(help: "Largest proxied request body in bytes (413 beyond).")
-    var proxyBodyLimit: Int = 8 * 1024 * 1024
-
     @Option(help: "Largest non-streaming upstream answer in bytes.")
     var upstreamResponseLimit: Int = 32 * 1024 * 1024
 
@@ -32,7 +29,6 @@ struct ProxyOptions: ParsableArguments {
     var disconnectDrainMs: Int = 10_000
 
     func validate() throws {
-        guard proxyBodyLimit >= 1_024 else { throw ValidationError("--proxy-body-limit must be at least 1024 bytes") }
         guard upstreamResponseLimit >= 1_024 else { throw ValidationError("--upstream-response-limit must be at least 1024 bytes") }
         guard upstreamConnectTimeoutMs > 0, upstreamReadTimeoutMs > 0, upstreamTimeoutMs > 0 else {
             throw ValidationError("upstream timeouts must be positive")
@@ -49,7 +45,7 @@ struct ProxyOptions: ParsableArguments {
             throw ValidationError(error.description)
         }
         return ProxyConfiguration(
-            upstreams: upstreams, bodyLimit: proxyBodyLimit, responseLimit: upstreamResponseLimit,
+            upstreams: upstreams, responseLimit: upstreamResponseLimit,
             connectTimeout: .milliseconds(upstreamConnectTimeoutMs), readTimeout: .milliseconds(upstreamReadTimeoutMs),
             requestTimeout: .milliseconds(upstreamTimeoutMs), poolSize: upstreamPoolSize, disconnectDrain: .milliseconds(disconnectDrainMs))
     }

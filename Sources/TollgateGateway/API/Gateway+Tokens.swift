@@ -59,18 +59,22 @@ extension Gateway {
             throw APIError.invalid(error.field, error.message)
         }
         guard let prompt = found else { return nil }
-        let choice = snapshot.configuration.pricing.tokenizer(for: model)
-        let counter: PromptCounter
-        do {
-            counter = try await PromptCounter.load(choice: choice, model: model)
-        } catch {
-            logger.error("tokenizer unavailable", metadata: ["tokens.tokenizer": "\(choice)", "error": "\(error)"])
-            throw APIError(.internalServerError, "tokenizer_unavailable", "the \(choice) tokenizer could not be loaded")
-        }
+        let counter = try await promptCounter(model: model, snapshot: snapshot)
         do {
             return try counter.count(prompt)
         } catch {
             throw APIError.invalid(error.field, error.message)
+        }
+    }
+
+    /// The counter of `model`'s tokenizer (loaded off the cooperative pool on first use).
+    func promptCounter(model: String, snapshot: GatewaySnapshot) async throws -> PromptCounter {
+        let choice = snapshot.configuration.pricing.tokenizer(for: model)
+        do {
+            return try await PromptCounter.load(choice: choice, model: model)
+        } catch {
+            logger.error("tokenizer unavailable", metadata: ["tokens.tokenizer": "\(choice)", "error": "\(error)"])
+            throw APIError(.internalServerError, "tokenizer_unavailable", "the \(choice) tokenizer could not be loaded")
         }
     }
 }

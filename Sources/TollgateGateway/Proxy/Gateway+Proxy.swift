@@ -13,7 +13,7 @@ struct AdmittedCall: Sendable {
     let snapshot: GatewaySnapshot
     let plan: RequestPlan
     let price: ResolvedPrice
-    let inputTokens: Int64
+    let tokens: PromptTokens
     /// False when Redis was unreachable and the tier fails open: there is no hold to release.
     let holds: Bool
     let started: ContinuousClock.Instant
@@ -32,7 +32,7 @@ extension Gateway {
         var request = request
         let bytes: ByteBuffer
         do {
-            bytes = try await request.collectBody(upTo: configuration.proxy.bodyLimit)
+            bytes = try await request.collectBody(upTo: configuration.promptBodyLimit)
         } catch {
             throw APIError.tooLarge
         }
@@ -44,8 +44,8 @@ extension Gateway {
             throw APIError(.serviceUnavailable, "no_upstream", "this gateway has no upstream configured for \(api.provider)")
         }
 
-        let inputTokens = PromptTokens.prompt(api, body: call.body, model: price.model)
-        let reserveRequest = ReserveRequest(requestID: call.requestID, model: call.model, inputTokens: inputTokens,
+        let tokens = try await proxyPromptTokens(call, model: call.model, snapshot: snapshot)
+        let reserveRequest = ReserveRequest(requestID: call.requestID, model: call.model, inputTokens: tokens.prompt,
                                             maxOutputTokens: call.maxOutputTokens, user: call.user, feature: call.feature, session: call.session,
                                             experiment: call.experiment)
         let settings = snapshot.configuration.settings
@@ -66,7 +66,7 @@ extension Gateway {
                 : "Tollgate: rate limit reached (\(refusal.reason.rawValue), the \(refusal.limit) limit at the \(refusal.scope.rawValue) level); retry in \(retry ?? 1) s"
             throw APIError(.tooManyRequests, "rate_limit_exceeded", message, headers: headers)
         }
-        let admitted = AdmittedCall(call: call, snapshot: snapshot, plan: plan, price: price, inputTokens: inputTokens, holds: holds,
+        let admitted = AdmittedCall(call: call, snapshot: snapshot, plan: plan, price: price, tokens: tokens, holds: holds,
                                     started: ContinuousClock.now)
         guard let client = upstreamClient.client else {
             await releaseProxied(admitted, outcome: "upstream_error")
@@ -145,12 +145,12 @@ extension Gateway {
         if let reported = tracker.usage, let (normalised, _) = try? ProviderUsage.normalise(reported, format: format) {
             usage = normalised
         } else {
-            usage = TokenUsage(input: admitted.inputTokens, output: PromptTokens.text(tracker.relayedText, model: admitted.price.model))
+            usage = TokenUsage(input: admitted.tokens.prompt, output: admitted.tokens.text(tracker.relayedText))
             format = .counted
         }
         if usage.total == 0 {
             // A provider that reports nothing for a call it answered: bill the prompt.
-            usage = TokenUsage(input: admitted.inputTokens)
+            usage = TokenUsage(input: admitted.tokens.prompt)
             format = .counted
         }
         let elapsed = ContinuousClock.now - admitted.started

@@ -36,6 +36,14 @@ enum ProviderAPI: String, Sendable, CaseIterable {
         }
     }
 
+    /// The request field holding the prompt.
+    var promptField: String {
+        switch self {
+        case .openAIChat, .anthropicMessages: "messages"
+        case .openAIResponses: "input"
+        }
+    }
+
     /// The request fields that bound the output, first found wins.
     var outputBoundFields: [String] {
         switch self {

@@ -23,13 +23,12 @@ public struct Upstream: Sendable, Equatable, CustomStringConvertible {
     public static let defaultBaseURLs = ["openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"]
 }
 
-/// How proxy mode reaches providers. Built by `tollgate serve` from flags, `TOLLGATE_*`
+/// How proxy mode reaches providers (its request bodies are limited by
+/// ``GatewayConfiguration/promptBodyLimit``, like the other prompt routes). Built by `tollgate serve` from flags, `TOLLGATE_*`
 /// variables and an optional secrets file.
 public struct ProxyConfiguration: Sendable {
     /// By provider name (`openai`, `anthropic`); a provider without one answers 503.
     public var upstreams: [String: Upstream]
-    /// Largest proxied request body (413 beyond): real prompts are large.
-    public var bodyLimit: Int
     /// Largest non-streaming upstream response body the gateway reads.
     public var responseLimit: Int
     public var connectTimeout: Duration
@@ -45,11 +44,10 @@ public struct ProxyConfiguration: Sendable {
     /// upstream for the provider's usage before it bills what it relayed instead.
     public var disconnectDrain: Duration
 
-    public init(upstreams: [String: Upstream] = [:], bodyLimit: Int = 8 * 1024 * 1024, responseLimit: Int = 32 * 1024 * 1024,
+    public init(upstreams: [String: Upstream] = [:], responseLimit: Int = 32 * 1024 * 1024,
                 connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(120), requestTimeout: Duration = .seconds(600),
                 poolSize: Int = 64, poolIdleTimeout: Duration = .seconds(60), disconnectDrain: Duration = .seconds(10)) {
         self.upstreams = upstreams
-        self.bodyLimit = bodyLimit
         self.responseLimit = responseLimit
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
