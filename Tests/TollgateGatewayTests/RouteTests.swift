@@ -176,9 +176,14 @@ struct RouteTests {
             ("/v1/commit", #"{"request_id":"ok","api_key":"k1","usage":"lots"}"#, .unprocessableContent, "invalid_request"),
             ("/v1/commit", #"{"request_id":"ok","api_key":"k1"}"#, .unprocessableContent, "invalid_request"),
             ("/v1/commit", #"{"request_id":"ok","api_key":"k1","provider":"mistral","usage":{"input_tokens":1,"output_tokens":1}}"#, .unprocessableContent, "invalid_request"),
-            ("/v1/commit", #"{"request_id":"never-reserved","api_key":"k1","usage":{"input_tokens":1,"output_tokens":1}}"#, .unprocessableContent, "no_reservation"),
+            ("/v1/commit", #"{"request_id":"never-reserved","api_key":"k1","usage":{"input_tokens":1,"output_tokens":1}}"#, .notFound, "no_reservation"),
             ("/v1/record", #"{"request_id":"rec","api_key":"k1","usage":{"input_tokens":1,"output_tokens":1}}"#, .unprocessableContent, "invalid_request"),
             ("/v1/release", #"{"request_id":"never","api_key":"k1"}"#, .notFound, "unknown_request"),
+            ("/v1/commit", #"{"request_id":"ok","api_key":"k1","usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":3}}"#, .unprocessableContent, "invalid_request"),
+            ("/v1/commit", #"{"request_id":"ok","api_key":"k1","provider":"anthropic","usage":{"usageMetadata":{"promptTokenCount":1}}}"#, .unprocessableContent, "invalid_request"),
+            ("/v1/commit", #"{"request_id":"ok","api_key":"k1","provider":"Anthropic","usage":{"input_tokens":1,"output_tokens":1}}"#, .unprocessableContent, "invalid_request"),
+            ("/v1/reserve", #"{"request_id":"ä","api_key":"k1","model":"test-model","input_tokens":10}"#, .unprocessableContent, "invalid_request"),
+            ("/v1/reserve", #"{"request_id":"a","api_key":"k1","model":"","input_tokens":10}"#, .unprocessableContent, "invalid_request"),
         ]
         try await fixture.run { client in
             for (uri, body, status, code) in cases {
@@ -189,6 +194,29 @@ struct RouteTests {
                     let message = response.json?["error"]?["message"]?.stringValue ?? ""
                     #expect(!message.isEmpty)
                 }
+            }
+            // A method a known path does not answer: 405 with Allow and the JSON error; unknown paths 404.
+            for (uri, method, allow) in [("/v1/reserve", HTTPRequest.Method.put, "POST"), ("/v1/quota/k1", .delete, "GET"), ("/healthz", .post, "GET")] {
+                try await client.execute(uri: uri, method: method, headers: GatewayFixture.headers()) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(uri)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(uri)")
+                    #expect(response.errorCode == "method_not_allowed")
+                }
+            }
+            try await client.execute(uri: "/v1/nothing", method: .get, headers: GatewayFixture.headers()) { #expect($0.status == .notFound) }
+            // A valid body that is not sent as JSON: 415, nothing held.
+            var plain = GatewayFixture.headers()
+            plain[.contentType] = "text/plain"
+            try await client.execute(uri: "/v1/reserve", method: .post, headers: plain, body: GatewayFixture.body(
+                #"{"request_id":"plain","api_key":"k1","model":"test-model","input_tokens":10}"#)) { response in
+                #expect(response.status == .unsupportedMediaType)
+                #expect(response.errorCode == "unsupported_media_type")
+            }
+            // An empty user is no user (as in bodies): the quota has no user level.
+            try await client.execute(uri: "/v1/quota/k1?user=", method: .get, headers: GatewayFixture.headers()) { response in
+                #expect(response.status == .ok)
+                guard case .array(let levels) = response.json?["levels"] else { Issue.record("no levels"); return }
+                #expect(levels.count == 3)
             }
             // A body over the limit (64 KiB; the prompt routes have their own, larger one) is refused before it is read.
             let huge = #"{"request_id":"ok","api_key":"k1","usage":{"input_tokens":1,"output_tokens":1},"user":""# + String(repeating: "x", count: 70_000) + #""}"#

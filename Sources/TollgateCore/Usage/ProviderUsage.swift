@@ -17,16 +17,16 @@ public enum UsageFormat: String, Sendable, CaseIterable, Codable {
     /// the output tokens relayed so far. Shaped `{"input_tokens", "output_tokens"}`.
     case counted
 
-    /// The format named by a request's `provider` field: `openai` (Chat or Responses,
-    /// detected), `anthropic`, `gemini`, or a format name such as `openai_responses`.
+    /// The format named by a request's `provider` field (lower case, exactly): `openai` (Chat or
+    /// Responses, detected), `anthropic`, `gemini`, or a format name such as `openai_responses`.
     /// Returns nil when the shape must be detected.
     public static func named(_ provider: String) throws(UsageError) -> UsageFormat? {
-        switch provider.lowercased() {
+        switch provider {
         case "openai", "azure", "azure_openai": return nil
         case "anthropic", "bedrock_anthropic": return .anthropic
         case "gemini", "google", "vertex", "vertex_ai": return .gemini
         default:
-            guard let format = UsageFormat(rawValue: provider.lowercased()), format != .counted else {
+            guard let format = UsageFormat(rawValue: provider), format != .counted else {
                 throw UsageError("unknown provider '\(provider)': use openai, openai_chat, openai_responses, anthropic or gemini")
             }
             return format
@@ -43,10 +43,16 @@ public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ProviderUsage {
     /// Reads `usage` as `format`, or detects the format when `format` is nil.
     public static func normalise(_ usage: JSONValue, format: UsageFormat? = nil) throws(UsageError) -> (TokenUsage, UsageFormat) {
+        guard usage.objectValue != nil else { throw UsageError("usage must be a JSON object") }
         var object = usage
+        var format = format
         // Gemini responses carry the counts under `usageMetadata`; accept the wrapper too.
-        if let inner = usage["usageMetadata"], inner.objectValue != nil { object = inner }
-        guard object.objectValue != nil else { throw UsageError("usage must be a JSON object") }
+        if let inner = usage["usageMetadata"], !inner.isNull {
+            guard inner.objectValue != nil else { throw UsageError("'usageMetadata' must be an object") }
+            guard format == nil || format == .gemini else { throw UsageError("'usageMetadata' is Gemini's usage object, but provider names another") }
+            object = inner
+            format = .gemini
+        }
         let detected: UsageFormat
         if let format { detected = format } else { detected = try detect(object) }
         let tokens: TokenUsage
@@ -54,15 +60,15 @@ public enum ProviderUsage {
         case .openAIChat:
             let prompt = try count(object, "prompt_tokens", required: true)
             let completion = try count(object, "completion_tokens", required: true)
-            let cached = try count(object["prompt_tokens_details"], "cached_tokens")
-            let reasoning = try count(object["completion_tokens_details"], "reasoning_tokens")
+            let cached = try count(try details(object, "prompt_tokens_details"), "cached_tokens")
+            let reasoning = try count(try details(object, "completion_tokens_details"), "reasoning_tokens")
             tokens = try split(input: prompt, cached: cached, cacheWrite: 0, output: completion, reasoning: reasoning,
                                names: ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens"))
         case .openAIResponses:
             let input = try count(object, "input_tokens", required: true)
             let output = try count(object, "output_tokens", required: true)
-            let cached = try count(object["input_tokens_details"], "cached_tokens")
-            let reasoning = try count(object["output_tokens_details"], "reasoning_tokens")
+            let cached = try count(try details(object, "input_tokens_details"), "cached_tokens")
+            let reasoning = try count(try details(object, "output_tokens_details"), "reasoning_tokens")
             tokens = try split(input: input, cached: cached, cacheWrite: 0, output: output, reasoning: reasoning,
                                names: ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"))
         case .counted:
@@ -108,6 +114,13 @@ public enum ProviderUsage {
         guard cached <= input else { throw UsageError("\(names.1) (\(cached)) exceeds \(names.0) (\(input))") }
         guard reasoning <= output else { throw UsageError("\(names.3) (\(reasoning)) exceeds \(names.2) (\(output))") }
         return TokenUsage(input: input - cached, cachedInput: cached, cacheWrite: cacheWrite, output: output - reasoning, reasoning: reasoning)
+    }
+
+    /// A `*_details` object; absent or null is none, any other shape an error.
+    private static func details(_ object: JSONValue, _ name: String) throws(UsageError) -> JSONValue? {
+        guard let value = object[name], !value.isNull else { return nil }
+        guard value.objectValue != nil else { throw UsageError("'\(name)' must be an object") }
+        return value
     }
 
     /// A non-negative whole token count; absent or null is 0 unless required.

@@ -25,6 +25,7 @@ public struct APIError: Error, Sendable, Equatable {
     static let unauthorized = APIError(.unauthorized, "unauthorized", "a valid service token is required (Authorization: Bearer <token>)",
                                        headers: [.wwwAuthenticate: "Bearer"])
     static let forbiddenOrganization = APIError(.forbidden, "forbidden", "this service token may not act for the api_key's organization")
+    static let unsupportedMediaType = APIError(.unsupportedMediaType, "unsupported_media_type", "the body must be JSON, sent as Content-Type: application/json")
     static let tooLarge = APIError(.contentTooLarge, "body_too_large", "the request body is larger than the limit")
     static let notReady = APIError(.serviceUnavailable, "not_ready", "the gateway has no configuration yet")
 

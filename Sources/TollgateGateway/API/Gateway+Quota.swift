@@ -82,10 +82,7 @@ extension Gateway {
         guard let snapshot = watcher.snapshot else { throw APIError.notReady }
         guard let token = ServiceTokenAuthenticator.authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
         guard Identifier.isValid(apiKey) else { throw APIError.invalid("api_key", "api_key must be 1-64 letters, digits, '.', '_' or '-'") }
-        let user = request.uri.queryParameters.get("user")
-        if let user, user.isEmpty || user.count > RequestFields.maximumAttributionLength {
-            throw APIError.invalid("user", "user must be 1-\(RequestFields.maximumAttributionLength) characters")
-        }
+        let user = try RequestFields.attribution("user", request.uri.queryParameters.get("user"))
         let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: watcher.now)
         let settings = snapshot.configuration.settings
         guard let quota = try await throughBreaker(route: "quota", { try await engine(for: snapshot).quota(plan: plan, settings: settings) }) else {

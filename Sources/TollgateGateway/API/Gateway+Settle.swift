@@ -175,7 +175,7 @@ extension Gateway {
                 try await engine(for: snapshot).settle(settle, plan: plan, settings: snapshot.configuration.settings)
             }
         } catch let error as EngineError where error.kind == .noModel {
-            throw APIError(.unprocessableContent, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
+            throw APIError(.notFound, "no_reservation", "\(error.message) (send model with every commit to be safe)", field: "model")
         }
         guard let settlement = answer else { return try await spoolOnly(entry) }
         metrics.settlement(settle.kind.rawValue, result: settlement.isNew ? (settlement.settledHold ? "settled" : "counted") : "duplicate")

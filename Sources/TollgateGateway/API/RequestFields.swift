@@ -39,8 +39,14 @@ struct RequestFields {
 
     /// user, feature, session, experiment: optional, at most 128 characters, no control characters.
     func attribution(_ name: String) throws(APIError) -> String? {
-        guard let text = try string(name) else { return nil }
-        guard text.count <= Self.maximumAttributionLength else { throw .invalid(name, "\(name) must be at most \(Self.maximumAttributionLength) characters") }
+        try Self.attribution(name, try string(name))
+    }
+
+    /// An attribution value from the body or the query: at most 128 characters (Unicode
+    /// scalars, as JSON Schema counts them), no control characters; empty means none.
+    static func attribution(_ name: String, _ text: String?) throws(APIError) -> String? {
+        guard let text else { return nil }
+        guard text.unicodeScalars.count <= maximumAttributionLength else { throw .invalid(name, "\(name) must be at most \(maximumAttributionLength) characters") }
         guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
             throw .invalid(name, "\(name) must not contain control characters")
         }

@@ -102,6 +102,8 @@ public final class Gateway: Sendable {
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "alive"]) }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
+        // Last: it then runs only for requests no route matched.
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
         return router
     }
 
@@ -157,6 +159,7 @@ public final class Gateway: Sendable {
     func prelude(_ request: Request, limit: Int? = nil) async throws -> (GatewaySnapshot, ServiceToken, RequestFields) {
         guard let snapshot = watcher.snapshot else { throw APIError.notReady }
         guard let token = ServiceTokenAuthenticator.authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
+        guard Self.isJSON(request.headers[.contentType]) else { throw APIError.unsupportedMediaType }
         var request = request
         let body: ByteBuffer
         do {
@@ -171,6 +174,13 @@ public final class Gateway: Sendable {
             throw APIError.malformed("the body is not valid JSON: \(error.description)")
         }
         return (snapshot, token, try RequestFields(json))
+    }
+
+    /// Whether a Content-Type names JSON (`application/json`, parameters such as charset allowed).
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return mediaType.lowercased() == "application/json"
     }
 
     /// The request's plan, refusing keys the token may not act for.
