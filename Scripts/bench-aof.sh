@@ -5,13 +5,14 @@
 # 1 and 64, alternating between the two setups, two rounds, side by side in one run; and,
 # as the floor, redis-benchmark SET on each server at the same concurrencies.
 # Usage: Scripts/bench-aof.sh [seconds-per-run]   (default 8)
+#        TOLLGATE_BIN_DIR=.build/debug Scripts/bench-aof.sh   to use binaries already built
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
 
 seconds="${1:-8}"
 ensure_packages
-bin="$(build_release tollgate tollgate-bench)"
+bin="${TOLLGATE_BIN_DIR:-$(build_release tollgate tollgate-bench)}"
 
 # Not under /tmp: it may be a tmpfs, where fsync costs nothing.
 mkdir -p "$TOLLGATE_ROOT/.build"
