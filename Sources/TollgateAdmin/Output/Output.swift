@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 
 public enum OutputFormat: Sendable { case table, json, csv }
 
@@ -69,21 +70,7 @@ struct Output {
         return jsonString(value)
     }
 
-    static func jsonString(_ value: String) -> String {
-        var text = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            default:
-                if scalar.value < 0x20 { text += String(format: "\\u%04x", scalar.value) } else { text.unicodeScalars.append(scalar) }
-            }
-        }
-        return text + "\""
-    }
+    static func jsonString(_ value: String) -> String { JSONValue.literal(value) }
 }
 
 extension String {
