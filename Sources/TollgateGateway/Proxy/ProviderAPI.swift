@@ -74,31 +74,14 @@ enum ProviderAPI: String, Sendable, CaseIterable {
     /// itself: OpenAI `{"error": {"message", "type", "param", "code"}}`, Anthropic
     /// `{"type": "error", "error": {"type", "message"}}`.
     func errorBody(status: HTTPResponse.Status, code: String, message: String, field: String?) -> [UInt8] {
-        var body = JSONWriter()
+        let encoded: [UInt8]?
         switch self {
         case .openAIChat, .openAIResponses:
-            body.object {
-                $0.key("error") {
-                    $0.object {
-                        $0.key("message") { $0.string(message) }
-                        $0.key("type") { $0.string(Self.openAIType(status)) }
-                        $0.key("param") { if let field { $0.string(field) } else { $0.null() } }
-                        $0.key("code") { $0.string(code) }
-                    }
-                }
-            }
+            encoded = try? StreamingJSONEncoder.encode(OpenAIErrorBody(error: .init(message: message, type: Self.openAIType(status), param: field, code: code)))
         case .anthropicMessages:
-            body.object {
-                $0.key("type") { $0.string("error") }
-                $0.key("error") {
-                    $0.object {
-                        $0.key("type") { $0.string(Self.anthropicType(status)) }
-                        $0.key("message") { $0.string(message) }
-                    }
-                }
-            }
+            encoded = try? StreamingJSONEncoder.encode(AnthropicErrorBody(error: .init(type: Self.anthropicType(status), message: message)))
         }
-        return body.bytes
+        return encoded ?? Array(#"{"error":{"message":"response encoding failed"}}"#.utf8)
     }
 
     /// OpenAI's error types by status (what its SDKs and dashboards show).
@@ -156,4 +139,35 @@ enum ProxyHeaders {
         .contentType, .accept, HTTPField.Name("anthropic-version")!, HTTPField.Name("anthropic-beta")!,
         HTTPField.Name("openai-organization")!, HTTPField.Name("openai-project")!, HTTPField.Name("openai-beta")!,
     ]
+}
+
+/// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}` (`param` null when none).
+struct OpenAIErrorBody: Encodable {
+    struct Detail: Encodable {
+        var message: String
+        var type: String
+        var param: String?
+        var code: String
+
+        enum CodingKeys: String, CodingKey { case message, type, param, code }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(message, forKey: .message)
+            try container.encode(type, forKey: .type)
+            if let param { try container.encode(param, forKey: .param) } else { try container.encodeNil(forKey: .param) }
+            try container.encode(code, forKey: .code)
+        }
+    }
+    var error: Detail
+}
+
+/// Anthropic's error body: `{"type": "error", "error": {"type", "message"}}`.
+struct AnthropicErrorBody: Encodable {
+    struct Detail: Encodable {
+        var type: String
+        var message: String
+    }
+    let type = "error"
+    var error: Detail
 }

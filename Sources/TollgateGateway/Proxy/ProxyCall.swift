@@ -66,9 +66,7 @@ struct ProxyCall: Sendable {
             var options = members["stream_options"]?.objectValue ?? [:]
             options["include_usage"] = .bool(true)
             members["stream_options"] = .object(options)
-            var writer = JSONWriter()
-            writer.value(.object(members))
-            upstreamBody = writer.bytes
+            upstreamBody = Array(JSONValue.object(members).compactText.utf8)
             hidesUsageChunk = true
         } else {
             upstreamBody = bytes
