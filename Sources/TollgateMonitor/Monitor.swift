@@ -41,7 +41,7 @@ public final class Monitor: Sendable {
             makeSnapshot: { MonitorSnapshot(configuration: $0, version: $1) })
         alerts = AlertDelivery(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel, webhooks: configuration.webhooks,
                                attempts: configuration.webhookAttempts, initialBackoff: configuration.webhookInitialBackoff,
-                               concurrency: configuration.webhookConcurrency, queueLimit: configuration.webhookQueueLimit, metrics: metrics, logger: logger)
+                               timeout: configuration.webhookTimeout, concurrency: configuration.webhookConcurrency, queueLimit: configuration.webhookQueueLimit, metrics: metrics, logger: logger)
     }
 
     /// Everything the monitor runs; the caller puts them in a ServiceGroup.

@@ -33,6 +33,8 @@ public struct MonitorConfiguration: Sendable {
     /// Attempts per webhook delivery (the first and the retries), with doubling backoff.
     public var webhookAttempts: Int
     public var webhookInitialBackoff: Duration
+    /// How long one send may wait for the endpoint's answer before it counts as failed.
+    public var webhookTimeout: Duration
     /// Sends in flight per webhook: an endpoint that hangs holds at most this many.
     public var webhookConcurrency: Int
     /// Alerts waiting per webhook; beyond, an alert is dropped for that webhook (counted in
@@ -46,7 +48,7 @@ public struct MonitorConfiguration: Sendable {
                 trimInterval: Duration = .seconds(30), configurationPollInterval: Duration = .milliseconds(500),
                 hourRetentionSeconds: Int = 8 * 86_400, dayRetentionSeconds: Int = 400 * 86_400, monthRetentionSeconds: Int = 5 * 366 * 86_400,
                 saturationRatio: Double = 0.95, webhooks: [Webhook] = [], webhookAttempts: Int = 5,
-                webhookInitialBackoff: Duration = .milliseconds(250), webhookConcurrency: Int = 4, webhookQueueLimit: Int = 1_000,
+                webhookInitialBackoff: Duration = .milliseconds(250), webhookTimeout: Duration = .seconds(5), webhookConcurrency: Int = 4, webhookQueueLimit: Int = 1_000,
                 clockOffsetMillis: Int64 = 0) {
         self.consumer = consumer
         self.group = group
@@ -64,6 +66,7 @@ public struct MonitorConfiguration: Sendable {
         self.webhooks = webhooks
         self.webhookAttempts = webhookAttempts
         self.webhookInitialBackoff = webhookInitialBackoff
+        self.webhookTimeout = webhookTimeout
         self.webhookConcurrency = webhookConcurrency
         self.webhookQueueLimit = webhookQueueLimit
         self.clockOffsetMillis = clockOffsetMillis

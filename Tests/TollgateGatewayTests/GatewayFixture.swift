@@ -52,9 +52,13 @@ struct GatewayFixture {
 
     static func make(_ configuration: TollgateConfiguration = configuration(), server: RedisServer? = nil,
                      gatewayConfiguration: GatewayConfiguration = GatewayConfiguration(), spoolPath: String? = nil, logger: Logger = .quiet,
-                     name: String = #function) async throws -> GatewayFixture {
-        let redisConfiguration = if let server { server.configuration(timeout: .milliseconds(300)) } else { try await TestRedis.configuration(timeout: .milliseconds(300)) }
-        let client: any RedisExecutor = if let server { server.client(timeout: .milliseconds(300)) } else { try await TestRedis.client(timeout: .milliseconds(300)) }
+                     redisTimeout: Duration? = nil, name: String = #function) async throws -> GatewayFixture {
+        // A test that injects faults into its own server keeps a short timeout, so the breaker
+        // opens fast; on the shared server, where nothing fails, the timeout only has to outlast
+        // a loaded CI machine's scheduling (every suite runs in parallel on two cores).
+        let timeout = redisTimeout ?? (server == nil ? .milliseconds(300) + schedulingSlack : .milliseconds(300))
+        let redisConfiguration = if let server { server.configuration(timeout: timeout) } else { try await TestRedis.configuration(timeout: timeout) }
+        let client: any RedisExecutor = if let server { server.client(timeout: timeout) } else { try await TestRedis.client(timeout: timeout) }
         let prefix = uniquePrefix(name)
         let spoolDirectory = try RedisServer.makeTemporaryDirectory()
         var gatewayConfiguration = gatewayConfiguration

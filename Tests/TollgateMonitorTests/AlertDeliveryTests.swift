@@ -40,7 +40,7 @@ struct AlertDeliveryTests {
                     Webhook(url: "http://127.0.0.1:\(hanging.port)/hook", secret: "s"),
                     Webhook(url: "http://127.0.0.1:\(refusing)/hook", secret: "s"),
                     Webhook(url: "http://127.0.0.1:\(port)/hook", secret: "s"),
-                ], webhookAttempts: 2, webhookInitialBackoff: .milliseconds(100), webhookConcurrency: 2, clockOffsetMillis: 31_000),
+                ], webhookAttempts: 2, webhookInitialBackoff: .milliseconds(100), webhookTimeout: .seconds(120), webhookConcurrency: 2, clockOffsetMillis: 31_000),
             redis: fixture.client, redisConfiguration: fixture.subscriberConfiguration, keyPrefix: fixture.prefix,
             registry: PrometheusCollectorRegistry(), logger: .quiet)
         let plan = try fixture.plan()
@@ -63,8 +63,9 @@ struct AlertDeliveryTests {
                 // Bounded: everything else is done within seconds, whatever the hanging webhook does.
                 for _ in 0..<200 {
                     delivered = received.withLock { $0.count }
-                    // Counted once the working webhook has everything, before any hanging send
-                    // could time out (5 s) and reconnect for its retry.
+                    // Counted once the working webhook has everything; a hanging send cannot time
+                    // out (120 s) and reconnect for its retry within this bounded wait, however
+                    // slow the machine.
                     if delivered == 20 && hangingConnections == 0 { hangingConnections = hanging.acceptPending() }
                     rolledUp = try await fixture.dayTotals().requests
                     holdsLeft = try await fixture.client.send("ZCARD", fixture.keys.holds(organization: "acme"))

@@ -23,6 +23,7 @@ final class AlertDelivery: Service, Sendable {
     private let webhooks: [Webhook]
     private let attempts: Int
     private let initialBackoff: Duration
+    private let timeout: Duration
     private let concurrency: Int
     private let queueLimit: Int
     private let metrics: MonitorMetrics
@@ -30,13 +31,14 @@ final class AlertDelivery: Service, Sendable {
     private let stream: AsyncStream<Alert>
     private let continuation: AsyncStream<Alert>.Continuation
 
-    init(redis: any RedisExecutor, channel: String, webhooks: [Webhook], attempts: Int, initialBackoff: Duration, concurrency: Int, queueLimit: Int,
+    init(redis: any RedisExecutor, channel: String, webhooks: [Webhook], attempts: Int, initialBackoff: Duration, timeout: Duration, concurrency: Int, queueLimit: Int,
          metrics: MonitorMetrics, logger: Logger) {
         self.redis = redis
         self.channel = channel
         self.webhooks = webhooks
         self.attempts = max(1, attempts)
         self.initialBackoff = initialBackoff
+        self.timeout = timeout
         self.concurrency = max(1, concurrency)
         self.queueLimit = max(1, queueLimit)
         self.metrics = metrics
@@ -119,7 +121,7 @@ final class AlertDelivery: Service, Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
             var status: UInt = 0
             do {
-                let response = try await client.execute(request, timeout: .seconds(5))
+                let response = try await client.execute(request, timeout: .milliseconds(timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000))
                 status = response.status.code
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 if (200..<300).contains(status) { return }
