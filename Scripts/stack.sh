@@ -174,4 +174,5 @@ if [ "$keep" = 1 ]; then
     echo "dashboard: http://127.0.0.1:$dashboard_port/login  (operator token: $dashboard_token)"
     while true; do sleep 3600 & track_pid $!; wait $!; done   # wait, unlike a foreground sleep, lets Ctrl-C and SIGTERM through
 fi
+log "the dashboard was at http://127.0.0.1:$dashboard_port/login; run Scripts/stack.sh --keep to browse it after the demo"
 log "done; stopping what this script started (logs stay in $work)"

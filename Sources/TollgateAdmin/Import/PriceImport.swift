@@ -73,7 +73,8 @@ enum PriceImport {
     /// reasoning, aliases, tokenizer]; prices per 1M tokens as decimals; aliases separated by `|`;
     /// tokenizer as in the configuration (default: from the model name).
     static func csv(_ text: String, effectiveFrom: Int64) throws -> PriceImportReport {
-        let rows = try CSV.parse(text)
+        let rows: [[String]]
+        do { rows = try CSV.parse(text) } catch { throw AdminError.invalid("the CSV file ends inside a quoted field") }
         guard let header = rows.first else { throw AdminError.invalid("the CSV file is empty") }
         let index = Dictionary(header.enumerated().map { ($1.trimmingCharacters(in: .whitespaces).lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
         for required in ["model", "provider", "input", "output"] where index[required] == nil {
@@ -125,43 +126,5 @@ enum PriceImport {
             }
         }
         return counts
-    }
-}
-
-/// RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF.
-enum CSV {
-    static func parse(_ text: String) throws -> [[String]] {
-        var rows: [[String]] = []
-        var row: [String] = []
-        var field = ""
-        var quoted = false
-        var iterator = text.makeIterator()
-        var pending: Character? = nil
-        while let character = pending ?? iterator.next() {
-            pending = nil
-            if quoted {
-                if character == "\"" {
-                    if let next = iterator.next() {
-                        if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
-                    } else {
-                        quoted = false
-                    }
-                } else {
-                    field.append(character)
-                }
-                continue
-            }
-            switch character {
-            case "\"" where field.isEmpty: quoted = true
-            case ",": row.append(field); field = ""
-            case "\n", "\r\n":
-                row.append(field); rows.append(row); row = []; field = ""
-            case "\r": continue
-            default: field.append(character)
-            }
-        }
-        if quoted { throw AdminError.invalid("the CSV file ends inside a quoted field") }
-        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-        return rows
     }
 }
