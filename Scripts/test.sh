@@ -23,12 +23,15 @@ if [ $# -gt 0 ]; then
 fi
 
 log "running every test against a single Redis"
-swift test --skip-build --skip FaultBatteryTests
+swift test --skip-build --skip 'FaultBatteryTests|ClusterTests'
 
-# The fault battery alone: its drills pause, fill and restart their own servers under
-# traffic and time the recovery, so they neither load nor are loaded by the other suites.
+# The fault drills alone, one suite at a time: they pause, fill, restart or kill their own
+# servers (a primary of their own cluster, for ClusterTests) under traffic and time the
+# recovery, so they neither load nor are loaded by the other suites.
 log "running the fault battery (FaultBatteryTests)"
 swift test --skip-build --filter FaultBatteryTests
+log "running the cluster fault tests (ClusterTests: live slot migration, primary failover)"
+swift test --skip-build --filter ClusterTests
 
 # The suites whose subject is what Redis decides run again on the cluster. (ClusterTests ran
 # above: they always use their own cluster. The 75-second sliding-window test is not repeated.)

@@ -85,10 +85,12 @@ public final class RedisClusterClient: RedisExecutor {
             }
             let retryable = error.availability == .temporarilyUnavailable
                 || (error.delivery == .notSent && [.notConnected, .connectionLost].contains(error.code))
-            guard retryable, ContinuousClock.now + backoff < deadline else { throw error }
             // A new map is fetched in the background (the retry must not wait beyond the deadline
             // for it), unless the node is merely loading or busy, or the slot is mid-migration.
-            if !["TRYAGAIN", "LOADING", "BUSY"].contains(error.prefix ?? "") { scheduleRefresh() }
+            // Also when this call has no time left to retry: a call to a dead primary spends its
+            // whole deadline reconnecting, and the calls after it must find the promoted replica.
+            if retryable, !["TRYAGAIN", "LOADING", "BUSY"].contains(error.prefix ?? "") { scheduleRefresh() }
+            guard retryable, ContinuousClock.now + backoff < deadline else { throw error }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .milliseconds(500))
         }
