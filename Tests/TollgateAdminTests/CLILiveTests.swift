@@ -83,11 +83,17 @@ struct CLILiveTests {
         #expect(audit.contains("refund for an outage") && audit.contains("0.009") && audit.contains("test account"))
 
         // watch prints events as they are published.
-        let watch = try ChildProcess(try ChildProcess.executable("tollgate"), ["watch", "--seconds", "3", "--json"],
+        let watch = try ChildProcess(try ChildProcess.executable("tollgate"), ["watch", "--seconds", "6", "--json"],
                                      environment: ["TOLLGATE_REDIS_URL": cli.redisURL, "TOLLGATE_KEY_PREFIX": cli.prefix], separateErrors: true)
-        try await Task.sleep(for: .milliseconds(800))
-        _ = try await redis.send("PUBLISH", KeyLayout(prefix: cli.prefix).eventsChannel, #"{"at":1,"type":"limited","organization":"acme","reason":"tpm"}"#)
-        #expect(await watch.wait(timeout: .seconds(10)) == 0)
+        // Published until a subscriber takes it (PUBLISH answers how many did), so a slow start
+        // of the watch process on a loaded machine is waited for, not raced; bounded by 5 s.
+        var receivers: RedisReply = .integer(0)
+        for _ in 0..<50 where receivers == .integer(0) {
+            try await Task.sleep(for: .milliseconds(100))
+            receivers = try await redis.send("PUBLISH", KeyLayout(prefix: cli.prefix).eventsChannel, #"{"at":1,"type":"limited","organization":"acme","reason":"tpm"}"#)
+        }
+        #expect(receivers == .integer(1), "subscribers that got the event: \(receivers)")
+        #expect(await watch.wait(timeout: .seconds(15)) == 0)
         #expect(watch.output.contains(#""type":"limited""#))
         try await redis.deleteKeys(prefix: cli.prefix + ":")
         await redis.shutdown()
