@@ -9,6 +9,9 @@ cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
 
 calls="${1:-20000}"
+# Redis' own CPU (user + system seconds, INFO cpu): its delta over a phase divided by the
+# decisions counts parsing and I/O too, which usec_per_call leaves out.
+redis_cpu_seconds() { redis-cli -p "$1" info cpu | awk -F: '/^used_cpu_(sys|user):/ { total += $2 } END { printf "%.6f", total }'; }
 ensure_packages
 bench="$(build_release tollgate-bench)/tollgate-bench"
 
@@ -21,9 +24,13 @@ args="$dir/reserve-args.txt"
 # redis-benchmark cannot send NUL bytes: the scripts' packed numbers go as a JSON array.
 for pipeline in 1 16; do
     redis-cli -p "$port" config resetstat >/dev/null
-    result=$(eval "redis-benchmark -p $port -c 50 -P $pipeline -n $((pipeline == 1 ? 20000 : 60000)) -r 100000000 --csv $(cat "$args")" | tail -1)
+    requests=$((pipeline == 1 ? 20000 : 60000))
+    cpu_before=$(redis_cpu_seconds "$port")
+    result=$(eval "redis-benchmark -p $port -c 50 -P $pipeline -n $requests -r 100000000 --csv $(cat "$args")" | tail -1)
+    cpu_after=$(redis_cpu_seconds "$port")
     rps=$(echo "$result" | awk -F'","' '{print $2}')
     p99=$(echo "$result" | awk -F'","' '{print $7}')
     usec=$(redis-cli -p "$port" info commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
-    echo "redis-benchmark reserve -c 50 -P $pipeline: decisions_per_second=$rps p99_ms=$p99 usec_per_call=$usec (JSON numbers)"
+    cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$requests" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+    echo "redis-benchmark reserve -c 50 -P $pipeline: decisions_per_second=$rps p99_ms=$p99 usec_per_call=$usec redis_cpu_us_per_decision=$cpu_us (JSON numbers)"
 done

@@ -75,18 +75,17 @@ extension Gateway {
         let settings = snapshot.configuration.settings
         let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,
                                             user: user, feature: feature, session: session, experiment: experiment)
+        func held(_ hold: Hold, duplicate: Bool) -> ReserveAllowedBody {
+            ReserveAllowedBody(requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
+                               currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
+                               reservedAt: Timestamp.format(hold.reservedAt), duplicate: duplicate, degraded: false)
+        }
 
         switch try await admit(reserveRequest, snapshot: snapshot, plan: plan, price: price) {
         case .allowed(let hold, let status):
-            return JSONResponse.make(ReserveAllowedBody(
-                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                reservedAt: Timestamp.format(hold.reservedAt), duplicate: false, degraded: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
+            return JSONResponse.make(held(hold, duplicate: false), headers: RateLimitHeaders.fields(status, windowSeconds: settings.windowSeconds))
         case .duplicate(let hold):
-            return JSONResponse.make(ReserveAllowedBody(
-                requestID: requestID, model: price.model, reservedTokens: hold.estimatedTokens, estimatedCost: hold.estimatedCost.decimalString,
-                currency: settings.currency.code, priceVersion: price.versionID, holdExpiresAt: Timestamp.format(hold.expiresAt),
-                reservedAt: Timestamp.format(hold.reservedAt), duplicate: true, degraded: false))
+            return JSONResponse.make(held(hold, duplicate: true))
         case .limited(let refusal, let status, let retry):
             let message = refusal.reason == .tooLarge
                 ? "the request alone exceeds the \(refusal.limit) limit at the \(refusal.scope.rawValue) level; it will never fit"
