@@ -62,31 +62,56 @@ extension TollgateConfiguration {
     /// The tiers whose user caps apply to the end users of `organization`: the governing tier of
     /// each of its workspaces that caps users, by name.
     public func userCapTiers(of organization: String) -> [Tier] {
+        tree(of: organization).map(userCapTiers) ?? []
+    }
+
+    public func userCapTiers(of tree: CustomerTree) -> [Tier] {
         var found: [String: Tier] = [:]
-        for workspace in workspaces.values where workspace.organization == organization {
-            if let tier = governingTier(of: workspace), tier.userLevel("") != nil { found[tier.name] = tier }
+        for workspace in tree.workspaces {
+            if let tier = workspace.tier.flatMap({ tiers[$0] }) ?? tiers[tree.organization.tier], tier.userLevel("") != nil { found[tier.name] = tier }
         }
         return found.values.sorted { $0.name < $1.name }
+    }
+
+    /// The organisation's budget-period timezone (its tier's), UTC if unknown.
+    public func timezone(of organization: Organization) -> TimeZone {
+        tiers[organization.tier].flatMap { TimeZone(identifier: $0.timezone) } ?? TimeZone(identifier: "UTC")!
     }
 
     /// Every limited level of `organization` with the tier governing it, the organisation first
     /// (always, limited or not): each workspace and key that has limits, and each of `users`
     /// once under every tier that caps users there. Nil for an unknown organisation or tier.
     public func governedLevels(of organization: String, users: [String]) -> [GovernedLevel]? {
-        guard let org = organizations[organization], let orgTier = tiers[org.tier] else { return nil }
+        tree(of: organization).flatMap { governedLevels(of: $0, users: users) }
+    }
+
+    /// As ``governedLevels(of:users:)-(String,_)`` for an organisation read from the customer store.
+    public func governedLevels(of tree: CustomerTree, users: [String]) -> [GovernedLevel]? {
+        let org = tree.organization
+        guard let orgTier = tiers[org.tier] else { return nil }
         var levels = [GovernedLevel(level: organizationLevel(org, tier: orgTier), tier: orgTier)]
-        for workspace in workspaces.values.sorted(by: { $0.id < $1.id }) where workspace.organization == organization {
-            let tier = governingTier(of: workspace) ?? orgTier
+        let keysByWorkspace = Dictionary(grouping: tree.keys, by: \.workspace)
+        for workspace in tree.workspaces.sorted(by: { $0.id < $1.id }) {
+            let tier = workspace.tier.flatMap { tiers[$0] } ?? orgTier
             let level = workspaceLevel(workspace)
             if !level.limits.isEmpty { levels.append(GovernedLevel(level: level, tier: tier)) }
-            for key in keys.values.sorted(by: { $0.id < $1.id }) where key.workspace == workspace.id && !key.overrides.isEmpty {
+            for key in (keysByWorkspace[workspace.id] ?? []).sorted(by: { $0.id < $1.id }) where !key.overrides.isEmpty {
                 levels.append(GovernedLevel(level: keyLevel(key), tier: tier))
             }
         }
-        let capping = userCapTiers(of: organization)
+        let capping = userCapTiers(of: tree)
         for user in users {
             for tier in capping { if let level = tier.userLevel(user) { levels.append(GovernedLevel(level: level, tier: tier)) } }
         }
         return levels
+    }
+
+    /// An organisation of this document's own customer lists (an import file, a document from
+    /// before the customer store) with its workspaces and keys.
+    public func tree(of organization: String) -> CustomerTree? {
+        guard let org = organizations[organization] else { return nil }
+        let workspaces = self.workspaces.values.filter { $0.organization == organization }
+        let ids = Set(workspaces.map(\.id))
+        return CustomerTree(organization: org, workspaces: workspaces, keys: keys.values.filter { ids.contains($0.workspace) })
     }
 }

@@ -73,21 +73,32 @@ public struct ConfigurationStore: Sendable {
     /// `edit` returns the audit record of what it changed, or nil to write nothing.
     @discardableResult
     public func update(maximumAttempts: Int = 20, _ edit: (inout TollgateConfiguration) throws -> Change?) async throws -> (version: Int64, changed: Bool) {
-        let script = try Self.writeScript.get()
         for _ in 0..<maximumAttempts {
             let current = try await load()
             var configuration = current.configuration
             guard let change = try edit(&configuration) else { return (current.version, false) }
             let problems = configuration.problems
             guard problems.isEmpty else { throw StoreError(problems.joined(separator: "; ")) }
-            let document = try configuration.encodeJSON()
-            let reply = try await redis.run(script, keys: [keys.configurationDocument, keys.configurationVersion, keys.audit], arguments: [
-                String(current.version), Array(document), keys.configurationChannel,
-                change.actor, change.action, change.reason, change.oldValue, change.newValue,
-            ])
-            guard let parts = reply.array, parts.count >= 2 else { throw StoreError("unexpected reply from config-write: \(reply)") }
-            if parts[0].int == 1 { return (parts[1].int ?? 0, true) }
+            if let version = try await replace(version: current.version, with: configuration, change) { return (version, true) }
         }
         throw StoreError("the configuration kept changing under this update; try again")
+    }
+
+    /// Stores `configuration` if the stored one is still at `version`; the new version, or nil
+    /// when it moved. Refuses to drop a tier customers still use (unless the document carries
+    /// its own customers, which replace the stored ones).
+    public func replace(version: Int64, with configuration: TollgateConfiguration, _ change: Change) async throws -> Int64? {
+        let script = try Self.writeScript.get()
+        let document = try configuration.encodeJSON()
+        let arguments: [any RedisArgument] = [
+            String(version), Array(document), keys.configurationChannel,
+            change.actor, change.action, change.reason, change.oldValue, change.newValue, configuration.carriesCustomers ? "1" : "0",
+        ] + configuration.tiers.keys.sorted()
+        let reply = try await redis.run(script, keys: [keys.configurationDocument, keys.configurationVersion, keys.audit, keys.tierNames, keys.tierUse],
+                                        arguments: arguments)
+        guard let parts = reply.array, parts.count >= 2 else { throw StoreError("unexpected reply from config-write: \(reply)") }
+        if parts[0].int == 1 { return parts[1].int ?? 0 }
+        if parts[0].int == 2 { throw StoreError("tier '\(parts[1].string ?? "")' is still used by organizations or workspaces") }
+        return nil
     }
 }

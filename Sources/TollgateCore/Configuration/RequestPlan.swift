@@ -84,20 +84,27 @@ extension TollgateConfiguration {
     /// `ignoringSuspension`: for usage that already happened (a spool replay), which counts
     /// even if the key was suspended since.
     public func plan(apiKey: String, user: String? = nil, at time: Int64, ignoringSuspension: Bool = false) throws(PlanError) -> RequestPlan {
-        guard let key = keys[apiKey], let workspace = workspaces[key.workspace],
-              let organization = organizations[workspace.organization], let orgTier = tiers[organization.tier] else {
+        guard let key = keys[apiKey], let workspace = workspaces[key.workspace], let organization = organizations[workspace.organization] else {
             throw PlanError(.unknownKey, "unknown api_key")
         }
+        return try plan(CustomerCache.Customer(key: key, workspace: workspace, organization: organization), user: user, at: time,
+                        ignoringSuspension: ignoringSuspension)
+    }
+
+    /// Resolves a request for a customer the store (or a cache of it) found.
+    public func plan(_ customer: CustomerCache.Customer, user: String? = nil, at time: Int64, ignoringSuspension: Bool = false) throws(PlanError) -> RequestPlan {
+        let (key, workspace, organization) = (customer.key, customer.workspace, customer.organization)
+        guard let orgTier = tiers[organization.tier] else { throw PlanError(.unknownKey, "unknown api_key") }
         if !ignoringSuspension {
             if organization.suspended { throw PlanError(.suspended, "the organization is suspended") }
             if workspace.suspended { throw PlanError(.suspended, "the workspace is suspended") }
             if key.suspended { throw PlanError(.suspended, "the api_key is suspended") }
         }
 
-        let tier = governingTier(of: workspace) ?? orgTier
+        let tier = workspace.tier.flatMap { tiers[$0] } ?? orgTier
         var levels = [keyLevel(key), workspaceLevel(workspace), organizationLevel(organization, tier: orgTier)]
         if let user, !user.isEmpty, let level = tier.userLevel(user) { levels.append(level) }
-        let zone = timezone(of: organization.id)
+        let zone = TimeZone(identifier: orgTier.timezone) ?? TimeZone(identifier: "UTC")!
         let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1000))) * 1000
         return RequestPlan(organization: organization, workspace: workspace, key: key, tier: tier, levels: levels,
                            timezoneOffsetMillis: offset, timezone: zone)

@@ -85,6 +85,23 @@ public struct TollgateConfiguration: Sendable, Hashable {
             + workspaces.values.filter { $0.tier == tier }.map { "workspace \($0.id)" }.sorted()
     }
 
+    /// Whether this document carries customers of its own: an import file, or a deployment's
+    /// document from before the customer store (moved to records on first start). A stored
+    /// document has none once migrated; processes read customers from ``CustomerStore``.
+    public var carriesCustomers: Bool {
+        !organizations.isEmpty || !workspaces.isEmpty || !keys.isEmpty || !tokens.isEmpty
+    }
+
+    /// This configuration without its customer lists.
+    public var withoutCustomers: TollgateConfiguration {
+        var copy = self
+        copy.organizations = [:]
+        copy.workspaces = [:]
+        copy.keys = [:]
+        copy.tokens = [:]
+        return copy
+    }
+
     public func token(withHash sha256: String) -> ServiceToken? {
         tokens.values.first { $0.sha256 == sha256 && !$0.revoked }
     }

@@ -102,6 +102,38 @@ public struct KeyLayout: Sendable, Hashable {
     public var audit: String { "\(prefix):{cfg}:audit" }
     /// Pub/sub channel announcing a new configuration version.
     public var configurationChannel: String { "\(prefix):config" }
+    /// Names of the configuration's tiers (a set config-write keeps), so customer writes can
+    /// check a tier exists without reading the document.
+    public var tierNames: String { "\(prefix):{cfg}:tiers" }
+
+    // MARK: Customers (one record per organisation, workspace, key and service token)
+    //
+    // In the configuration's slot, `{cfg}`, so that one script changes several customers, the
+    // audit stream and the change stream atomically, on one server or a Cluster.
+
+    /// Prefix of every customer record and index: `<prefix><kind>:<id>` holds a record (JSON),
+    /// `<prefix>all:<kind>` the sorted set of a kind's ids; see ``CustomerStore``.
+    public var customerPrefix: String { "\(prefix):{cfg}:c:" }
+    public func customerRecord(_ kind: CustomerKind, _ id: String) -> String { "\(customerPrefix)\(kind.rawValue):\(id)" }
+    /// Every id of a kind, a sorted set (score 0, so ordered by id) for keyset pagination.
+    public func customerIndex(_ kind: CustomerKind) -> String { "\(customerPrefix)all:\(kind.rawValue)" }
+    /// An organisation's workspaces (sorted set of ids).
+    public func organizationWorkspaces(_ organization: String) -> String { "\(customerPrefix)ow:\(organization)" }
+    /// An organisation's keys, through all its workspaces (sorted set of ids).
+    public func organizationKeys(_ organization: String) -> String { "\(customerPrefix)ok:\(organization)" }
+    /// A workspace's keys (sorted set of ids).
+    public func workspaceKeys(_ workspace: String) -> String { "\(customerPrefix)wk:\(workspace)" }
+    /// The id of the service token whose secret hashes to `sha256`.
+    public func tokenByHash(_ sha256: String) -> String { "\(customerPrefix)th:\(sha256)" }
+    /// Organisations and workspaces per tier (a hash, tier → count): a tier in use cannot be removed.
+    public var tierUse: String { "\(customerPrefix)tieruse" }
+    /// Every customer change, one entry per entity (`seq`, `kind`, `id`), trimmed to a bounded length.
+    public var customerChanges: String { "\(customerPrefix)changes" }
+    /// The sequence number of the latest customer change.
+    public var customerSequence: String { "\(customerPrefix)seq" }
+    /// Pub/sub channel announcing a customer change (the stream holds what changed).
+    public var customerChannel: String { "\(prefix):customers" }
+
     /// Pub/sub channel of decisions and alerts, for `tollgate watch`.
     public var eventsChannel: String { "\(prefix):events" }
 

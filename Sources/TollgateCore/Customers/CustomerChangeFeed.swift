@@ -1,0 +1,136 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TollgateRedis
+
+/// Follows the customer change stream and removes what each change touches from a
+/// ``CustomerCache``. It reads on every pub/sub notice and every `pollInterval` (a missed
+/// notice costs at most one interval), always from the last entry it read, so a process that
+/// was disconnected catches up on reconnecting. If the entries after it were trimmed away
+/// (sequence numbers not contiguous), it drops the whole cache and starts over.
+public final class CustomerChangeFeed: Service, Sendable {
+    let store: CustomerStore
+    public let cache: CustomerCache
+    let subscriberConfiguration: RedisConfiguration
+    let pollInterval: Duration
+    let logger: Logger
+    private let position = Mutex<Position>(Position())
+
+    struct Position {
+        var lastID = "0-0"
+        var started = false
+        /// Polls in a row that found the counter ahead of the stream (a stream replaced behind
+        /// our back: restart after two).
+        var stalls = 0
+    }
+
+    public init(store: CustomerStore, cache: CustomerCache, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, logger: Logger) {
+        self.store = store
+        self.cache = cache
+        self.subscriberConfiguration = subscriberConfiguration
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// Whether the feed has found its starting point (until then the cache keeps nothing).
+    public var isStarted: Bool { position.withLock { $0.started } }
+
+    public func run() async throws {
+        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [store.keys.customerChannel], logger: logger)
+        let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in subscriber.events { trigger.yield() }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        trigger.yield()
+                        try? await Task.sleep(for: self.pollInterval)
+                    }
+                }
+                group.addTask {
+                    for await _ in triggers {
+                        if Task.isCancelled { break }
+                        await self.poll()
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            trigger.finish()
+        }
+        await subscriber.shutdown()
+    }
+
+    /// Reads what changed since the last read and applies it; starts first if needed.
+    public func poll() async {
+        do {
+            if !isStarted { try await start() }
+            while try await readBatch() {}
+        } catch {
+            logger.warning("customer change feed read failed; catching up on the next poll", metadata: ["customers.error": "\(error)"])
+        }
+    }
+
+    /// Starts at the end of the stream with an empty cache.
+    func start() async throws {
+        let replies = await store.redis.pipeline([
+            .keyed("XREVRANGE", store.keys.customerChanges, "+", "-", "COUNT", 1),
+            .keyed("GET", store.keys.customerSequence),
+        ])
+        let last = try Self.entries(try replies[0].get()).first
+        let sequence = try replies[1].get().int ?? 0
+        cache.reset(at: last?.change.sequence ?? sequence)
+        position.withLock { $0 = Position(lastID: last?.id ?? "0-0", started: true) }
+    }
+
+    /// One batch; true when there may be more.
+    func readBatch() async throws -> Bool {
+        let lastID = position.withLock { $0.lastID }
+        let replies = await store.redis.pipeline([
+            .keyed("XRANGE", store.keys.customerChanges, "(" + lastID, "+", "COUNT", 1_000),
+            .keyed("GET", store.keys.customerSequence),
+        ])
+        let entries = try Self.entries(try replies[0].get())
+        let counter = try replies[1].get().int ?? 0
+        guard let last = entries.last else {
+            let stalled = position.withLock { position -> Bool in
+                position.stalls = counter > (cache.applied ?? 0) ? position.stalls + 1 : 0
+                return position.stalls >= 2
+            }
+            if stalled { try await restart("the change stream is behind its counter") }
+            return false
+        }
+        if !cache.apply(entries.map(\.change)) {
+            // Entries after ours were trimmed away (or the stream was replaced): start again.
+            try await restart("changes were trimmed from the stream before this process read them")
+            return false
+        }
+        position.withLock {
+            $0.lastID = last.id
+            $0.stalls = 0
+        }
+        return entries.count == 1_000
+    }
+
+    func restart(_ why: String) async throws {
+        logger.warning("customer cache dropped", metadata: ["customers.reason": "\(why)"])
+        try await start()
+    }
+
+    static func entries(_ reply: RedisReply) throws -> [(id: String, change: CustomerChange)] {
+        try (reply.array ?? []).map { entry in
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else {
+                throw CustomerStoreError(.invalid, "unexpected change stream entry: \(entry)")
+            }
+            var values: [String: String] = [:]
+            for index in stride(from: 0, to: fields.count - 1, by: 2) { values[fields[index].string ?? ""] = fields[index + 1].string }
+            guard let sequence = values["seq"].flatMap({ Int64($0) }), let kind = values["kind"].flatMap(CustomerKind.init(rawValue:)), let subject = values["id"] else {
+                throw CustomerStoreError(.invalid, "unexpected change stream entry: \(entry)")
+            }
+            return (id, CustomerChange(sequence: sequence, kind: kind, id: subject))
+        }
+    }
+}
