@@ -28,6 +28,9 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "After a client leaves mid-stream, milliseconds to keep reading the upstream for the provider's usage.")
     var disconnectDrainMs: Int = 10_000
 
+    @Flag(inversion: .prefixedNo, help: "Journal proxied calls in flight (<spool>.calls) so that a killed gateway's open calls are billed when its spool is next taken.")
+    var callJournal = true
+
     func validate() throws {
         guard upstreamResponseLimit >= 1_024 else { throw ValidationError("--upstream-response-limit must be at least 1024 bytes") }
         guard upstreamConnectTimeoutMs > 0, upstreamReadTimeoutMs > 0, upstreamTimeoutMs > 0 else {
@@ -47,6 +50,7 @@ struct ProxyOptions: ParsableArguments {
         return ProxyConfiguration(
             upstreams: upstreams, responseLimit: upstreamResponseLimit,
             connectTimeout: .milliseconds(upstreamConnectTimeoutMs), readTimeout: .milliseconds(upstreamReadTimeoutMs),
-            requestTimeout: .milliseconds(upstreamTimeoutMs), poolSize: upstreamPoolSize, disconnectDrain: .milliseconds(disconnectDrainMs))
+            requestTimeout: .milliseconds(upstreamTimeoutMs), poolSize: upstreamPoolSize, disconnectDrain: .milliseconds(disconnectDrainMs),
+            callJournal: callJournal)
     }
 }

@@ -16,6 +16,10 @@ public enum UsageFormat: String, Sendable, CaseIterable, Codable {
     /// provider's usage (a stream cut before its last event): the prompt as counted plus
     /// the output tokens relayed so far. Shaped `{"input_tokens", "output_tokens"}`.
     case counted
+    /// Not a provider's: a proxied call in flight when its gateway died (SIGKILL, crash),
+    /// settled from the gateway's call journal by the next owner of its spool: the prompt as
+    /// counted plus the output tokens relayed up to the journal's last mark. Shaped as `counted`.
+    case recovered
 
     /// The format named by a request's `provider` field (lower case, exactly): `openai` (Chat or
     /// Responses, detected), `anthropic`, `gemini`, or a format name such as `openai_responses`.
@@ -26,7 +30,7 @@ public enum UsageFormat: String, Sendable, CaseIterable, Codable {
         case "anthropic", "bedrock_anthropic": return .anthropic
         case "gemini", "google", "vertex", "vertex_ai": return .gemini
         default:
-            guard let format = UsageFormat(rawValue: provider), format != .counted else {
+            guard let format = UsageFormat(rawValue: provider), format != .counted, format != .recovered else {
                 throw UsageError("unknown provider '\(provider)': use openai, openai_chat, openai_responses, anthropic or gemini")
             }
             return format
@@ -71,7 +75,7 @@ public enum ProviderUsage {
             let reasoning = try count(try details(object, "output_tokens_details"), "reasoning_tokens")
             tokens = try split(input: input, cached: cached, cacheWrite: 0, output: output, reasoning: reasoning,
                                names: ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"))
-        case .counted:
+        case .counted, .recovered:
             tokens = TokenUsage(input: try count(object, "input_tokens", required: true), output: try count(object, "output_tokens", required: true))
         case .anthropic:
             tokens = TokenUsage(

@@ -68,6 +68,8 @@ extension Gateway {
         }
         let admitted = AdmittedCall(call: call, snapshot: snapshot, plan: plan, price: price, tokens: tokens, holds: holds,
                                     started: ContinuousClock.now)
+        // Until it is settled, the call is in the journal: a gateway killed now still bills the prompt.
+        journal?.begin(commitEntry(admitted, usage: TokenUsage(input: tokens.prompt), format: .recovered, latencyMillis: nil))
         guard let client = upstreamClient.client else {
             await releaseProxied(admitted, outcome: "upstream_error")
             throw APIError(.serviceUnavailable, "shutting_down", "the gateway is shutting down; retry")
@@ -158,10 +160,8 @@ extension Gateway {
         let price = admitted.price
         let settle = SettleRequest(kind: .commit, requestID: call.requestID, usage: usage, format: format, price: price, user: call.user,
                                    feature: call.feature, session: call.session, experiment: call.experiment, latencyMillis: latency)
-        let entry = SpoolEntry(operation: .commit, requestID: call.requestID, apiKey: call.apiKey, usage: usage, format: format,
-                               model: price.model, provider: price.provider, priceVersion: price.versionID, prices: price.prices.effective,
-                               user: call.user, feature: call.feature, session: call.session, experiment: call.experiment, latencyMillis: latency,
-                               spooledAt: watcher.now)
+        let entry = commitEntry(admitted, usage: usage, format: format, latencyMillis: latency)
+        defer { journal?.end(call.requestID) }
         do {
             _ = try await settleOrSpool(settle, spoolEntry: entry, snapshot: admitted.snapshot, plan: admitted.plan)
             metrics.proxyCall(api: call.api.rawValue, outcome: format == .counted ? "counted" : "committed")
@@ -172,9 +172,20 @@ extension Gateway {
         }
     }
 
+    /// The call's commit as the spool (and the journal) keep it.
+    func commitEntry(_ admitted: AdmittedCall, usage: TokenUsage, format: UsageFormat, latencyMillis: Int64?) -> SpoolEntry {
+        let call = admitted.call
+        let price = admitted.price
+        return SpoolEntry(operation: .commit, requestID: call.requestID, apiKey: call.apiKey, usage: usage, format: format,
+                          model: price.model, provider: price.provider, priceVersion: price.versionID, prices: price.prices.effective,
+                          user: call.user, feature: call.feature, session: call.session, experiment: call.experiment,
+                          latencyMillis: latencyMillis, spooledAt: watcher.now)
+    }
+
     /// Returns the hold of a call the provider never answered (or refused).
     func releaseProxied(_ admitted: AdmittedCall, outcome: String) async {
         metrics.proxyCall(api: admitted.call.api.rawValue, outcome: outcome)
+        defer { journal?.end(admitted.call.requestID) }
         guard admitted.holds else { return }
         let entry = SpoolEntry(operation: .release, requestID: admitted.call.requestID, apiKey: admitted.call.apiKey, spooledAt: watcher.now)
         do {

@@ -16,6 +16,8 @@ extension Gateway {
         var clientGoneAt: ContinuousClock.Instant?
         var upstreamError: (any Error)?
         let drain = configuration.proxy.disconnectDrain
+        // The output relayed so far, marked in the journal after each write to the client.
+        var marked = (bytes: 0, tokens: Int64(0))
         do {
             for try await chunk in body {
                 var relay = ByteBuffer()
@@ -31,6 +33,11 @@ extension Gateway {
                 guard relay.readableBytes > 0 else { continue }
                 do {
                     try await writer.write(relay)
+                    if let journal, tracker.relayedText.utf8.count > marked.bytes {
+                        let delta = String(Substring(tracker.relayedText.utf8.dropFirst(marked.bytes)))
+                        marked = (tracker.relayedText.utf8.count, marked.tokens + admitted.tokens.text(delta))
+                        journal.relayed(admitted.call.requestID, output: marked.tokens)
+                    }
                 } catch {
                     clientGoneAt = ContinuousClock.now
                     if tracker.usage != nil || drain == .zero { break }

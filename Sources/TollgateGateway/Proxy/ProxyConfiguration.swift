@@ -43,10 +43,14 @@ public struct ProxyConfiguration: Sendable {
     /// After a client disconnects mid-stream, how long the gateway keeps reading the
     /// upstream for the provider's usage before it bills what it relayed instead.
     public var disconnectDrain: Duration
+    /// Whether calls in flight are journaled (`<spool>.calls`) so that the next owner of the
+    /// spool bills those a killed gateway left open (``CallJournal``).
+    public var callJournal: Bool
 
     public init(upstreams: [String: Upstream] = [:], responseLimit: Int = 32 * 1024 * 1024,
                 connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(120), requestTimeout: Duration = .seconds(600),
-                poolSize: Int = 64, poolIdleTimeout: Duration = .seconds(60), disconnectDrain: Duration = .seconds(10)) {
+                poolSize: Int = 64, poolIdleTimeout: Duration = .seconds(60), disconnectDrain: Duration = .seconds(10),
+                callJournal: Bool = true) {
         self.upstreams = upstreams
         self.responseLimit = responseLimit
         self.connectTimeout = connectTimeout
@@ -55,6 +59,7 @@ public struct ProxyConfiguration: Sendable {
         self.poolSize = poolSize
         self.poolIdleTimeout = poolIdleTimeout
         self.disconnectDrain = disconnectDrain
+        self.callJournal = callJournal
     }
 
     public struct LoadError: Error, Sendable, CustomStringConvertible {

@@ -93,6 +93,10 @@ public struct SpoolDrain: Sendable {
     /// use or unreadable; Redis errors reading the configuration propagate.
     public func run() async throws -> (report: SpoolReplayReport, removed: Bool) {
         let spool = try Spool(path: path, limitBytes: .max)
+        // Proxied calls the dead gateway left open go into the spool first (Docs/proxy.md).
+        let journal = try CallJournal(spoolPath: path)
+        let recovered = try await journal.recover(into: spool)
+        if recovered > 0 { logger.info("calls left open spooled from the journal", metadata: ["proxy.recovered": "\(recovered)"]) }
         let configuration = try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)).load().configuration
         let engine = QuotaEngine(redis: redis, keys: KeyLayout(prefix: keyPrefix, partitions: configuration.settings.partitions),
                                  scripts: try QuotaScripts.load())
@@ -124,6 +128,7 @@ public struct SpoolDrain: Sendable {
             if report.interruption != nil { break }
         }
         let removed = total.interruption == nil ? try await spool.removeIfDrained() : false
+        if removed { journal.remove() }
         return (total, removed)
     }
 }

@@ -12,6 +12,7 @@ struct SpoolReplayer: Service {
     var interval: Duration = .milliseconds(250)
 
     func run() async throws {
+        await recoverJournal()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await replayOnce()
@@ -19,6 +20,21 @@ struct SpoolReplayer: Service {
             }
         }
         await replayOnce()
+    }
+
+    /// Spools a commit for each call a killed predecessor left open in the journal.
+    func recoverJournal() async {
+        guard let journal = gateway.journal else { return }
+        do {
+            let recovered = try await journal.recover(into: gateway.spool)
+            if recovered > 0 {
+                gateway.logger.warning("calls left open by a gateway that died were spooled for commit from its journal",
+                                       metadata: ["proxy.recovered": "\(recovered)", "proxy.journal": "\(journal.orphanedPath)"])
+            }
+        } catch {
+            gateway.logger.error("the orphaned call journal cannot be recovered; it stays for the next start",
+                                 metadata: ["proxy.journal": "\(journal.orphanedPath)", "spool.error": "\(error)"])
+        }
     }
 
     func replayOnce() async {

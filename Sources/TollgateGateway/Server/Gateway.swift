@@ -20,6 +20,8 @@ public final class Gateway: Sendable {
     let scripts: QuotaScripts
     let breaker: CircuitBreaker
     let spool: Spool
+    /// Proxied calls in flight (nil when `--no-call-journal`).
+    let journal: CallJournal?
     let spoolGauges: SpoolGauges
     let metrics: GatewayMetrics
     let registry: PrometheusCollectorRegistry
@@ -50,6 +52,7 @@ public final class Gateway: Sendable {
         }
         metrics.breakerState.record(0)
         spool = try Spool(path: configuration.spoolPath, limitBytes: configuration.spoolLimitBytes)
+        journal = configuration.proxy.callJournal ? try CallJournal(spoolPath: configuration.spoolPath) : nil
         spoolGauges = SpoolGauges(factory: factory)
         logger.info("spool taken", metadata: ["spool.path": "\(SpoolLock.absolute(configuration.spoolPath))"])
         watcher = ConfigurationWatcher(
