@@ -117,6 +117,14 @@ struct RouteTests {
                 #expect(text.contains(#"tollgate_decisions_total{result="limited",reason="tpm",tier="standard"} 1"#))
             }
         }
+        // And in Redis, for the dashboard: by partition, day and reason, once the counter flushes.
+        await fixture.gateway.refusals.flush()
+        let day = RollupPeriod.day.label(fixture.gateway.watcher.now, timezone: TimeZone(identifier: "UTC")!)
+        let reply = try await fixture.client.send("HGETALL", fixture.keys.refusals(partition: fixture.keys.partition(of: "acme"), label: day))
+        let fields: [String] = (reply.array ?? []).compactMap(\.string)
+        var counts: [String: String] = [:]
+        for index in stride(from: 0, to: fields.count - 1, by: 2) { counts[fields[index]] = fields[index + 1] }
+        #expect(counts == ["tpm": "1", "too_large": "1"])
         try await fixture.cleanUp()
     }
 

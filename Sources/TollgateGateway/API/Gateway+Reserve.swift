@@ -131,6 +131,8 @@ extension Gateway {
             throw APIError(.conflict, "request_id_used", "request_id '\(reserveRequest.requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
             metrics.limited(refusal, tier: tier)
+            refusals.count(organization: plan.organization.id, reason: refusal.reason.rawValue, at: watcher.now, timezone: plan.timezone,
+                           keys: KeyLayout(prefix: keyPrefix, partitions: settings.partitions))
             events.publish([("type", "limited"), ("node", configuration.nodeName), ("organization", plan.organization.id),
                             ("workspace", plan.workspace.id), ("key", plan.key.id), ("reason", refusal.reason.rawValue),
                             ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: watcher.now)

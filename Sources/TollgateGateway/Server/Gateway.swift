@@ -27,6 +27,7 @@ public final class Gateway: Sendable {
     let registry: PrometheusCollectorRegistry
     let logger: Logger
     let events: EventPublisher
+    let refusals: RefusalCounter
     let upstreamClient: UpstreamClient
     private let shuttingDown = Atomic<Bool>(false)
 
@@ -44,6 +45,7 @@ public final class Gateway: Sendable {
         scripts = try QuotaScripts.load()
         upstreamClient = UpstreamClient(configuration: configuration.proxy)
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
+        refusals = RefusalCounter(redis: redis, logger: logger)
         let factory = DescribedMetricsFactory(registry: registry, descriptions: GatewayMetrics.descriptions)
         let metrics = GatewayMetrics(factory: factory)
         self.metrics = metrics
@@ -65,7 +67,7 @@ public final class Gateway: Sendable {
     /// The background services of the node, to run alongside the HTTP server. The upstream
     /// client comes first so that it stops last, after the server has drained.
     public var services: [any Service] {
-        [upstreamClient, watcher, SpoolReplayer(gateway: self), events]
+        [upstreamClient, watcher, SpoolReplayer(gateway: self), events, refusals]
     }
 
     /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then
