@@ -5,19 +5,23 @@ import TollgateCore
 import TollgateRedis
 
 /// Fills a Redis with what the dashboard benchmark reads: a configuration of N organisations
-/// (one UTC tier, a workspace and a key each), M priced models, and D days of day roll-ups
-/// per organisation (two rows a day, models cycled), as the monitor writes them.
+/// (one UTC tier, a workspace and a key each), M priced models, and D days of usage per
+/// organisation — one `record` a day each through the engine (settle.lua, the clock set back
+/// to that day), so the ledger holds what gateways write. A running monitor rolls it up;
+/// with `--wait` this command waits until it has (every partition's lag and pending at 0)
+/// and prints how long that took.
 struct DashboardData: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dashboard-data",
-        abstract: "Write the dashboard benchmark's configuration and day roll-ups (Scripts/bench-dashboard.sh)."
+        abstract: "Write the dashboard benchmark's configuration and ledger (Scripts/bench-dashboard.sh)."
     )
 
     @Option(help: "Redis URL.") var url = "redis://127.0.0.1:6379"
     @Option(help: "Key prefix.") var prefix = "tg"
     @Option(help: "Organisations.") var organizations = 10_000
     @Option(help: "Models.") var models = 100
-    @Option(help: "Days of roll-ups, ending today (UTC).") var days = 30
+    @Option(help: "Days of usage, ending today (UTC).") var days = 30
+    @Flag(help: "Wait until a monitor has rolled the ledger up.") var wait = false
 
     func run() async throws {
         var logger = Logger(label: "tollgate.bench")
@@ -40,30 +44,54 @@ struct DashboardData: AsyncParsableCommand {
             current = configuration
             return ConfigurationStore.Change(actor: "bench", action: "replace")
         }
+        let scripts = try QuotaScripts.load()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let labels = (0..<days).map { RollupPeriod.day.label(now - Int64($0) * 86_400_000, timezone: TimeZone(identifier: "UTC")!) }
         var written = 0
-        for (index, organization) in names.enumerated() {
+        for day in 0..<days {
+            let offset = -Int64(day) * 86_400_000
+            let engine = QuotaEngine(redis: client, keys: keys, scripts: scripts, clockOffsetMillis: offset)
             var commands: [RedisCommand] = []
-            for (day, label) in labels.enumerated() {
-                var arguments: [any RedisArgument] = [keys.rollup(organization: organization, period: .day, label: label)]
-                for row in 0..<2 {
-                    let model = modelNames[(index + day + row) % models]
-                    let dimensions = RollupDimensions(workspace: "\(organization)-ws", key: "\(organization)-key", model: model,
-                                                      user: "user-\(row)", feature: "feature-\(day % 3)").encoded
-                    let requests = Int64(10 + (index + day) % 90)
-                    for (metric, value) in [("requests", requests), ("input", requests * 900), ("output", requests * 300),
-                                            ("cost", requests * 1_500_000)] {
-                        arguments += [dimensions + "\t" + metric, value]
-                    }
-                }
-                commands.append(RedisCommand("HSET", arguments, keyIndex: 1))
+            for (index, organization) in names.enumerated() {
+                let plan = try configuration.plan(apiKey: "\(organization)-key", at: now + offset)
+                let price = try configuration.price(modelNames[(index + day) % models], for: plan, at: now + offset)
+                let tokens = Int64(10 + (index + day) % 90)
+                let request = SettleRequest(kind: .record, requestID: "bench-\(organization)-\(day)",
+                                            usage: TokenUsage(input: tokens * 900, cachedInput: tokens * 100, output: tokens * 300), price: price,
+                                            user: "user-\(index % 7)", feature: "feature-\(day % 3)", experiment: "variant-\(index % 2)",
+                                            latencyMillis: 100 + tokens * 10, cacheHit: (index + day) % 3 != 0)
+                commands.append(engine.settleCommand(request, plan: plan, settings: configuration.settings))
             }
-            for result in await client.pipeline(commands) { _ = try result.get() }
+            for start in stride(from: 0, to: commands.count, by: 500) {
+                for result in await client.pipeline(Array(commands[start..<min(start + 500, commands.count)])) { _ = try result.get() }
+            }
             written += commands.count
         }
-        print("dashboard-data organizations=\(organizations) models=\(models) days=\(days) rollup_hashes=\(written)")
+        print("dashboard-data organizations=\(organizations) models=\(models) days=\(days) ledger_entries=\(written)")
+        if wait {
+            let started = ContinuousClock.now
+            while try await backlog(client, keys) > 0 { try await Task.sleep(for: .milliseconds(200)) }
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(String(format: "dashboard-data rolled_up=%d seconds=%.1f entries_per_second=%.0f", written, seconds, Double(written) / max(seconds, 0.001)))
+        }
         await client.shutdown()
+    }
+
+    /// Entries not yet rolled up: every partition's consumer-group lag plus pending (an
+    /// unknown group counts as one: the monitor has not started yet).
+    func backlog(_ client: RedisClient, _ keys: KeyLayout) async throws -> Int64 {
+        var total: Int64 = 0
+        for partition in 0..<keys.partitions {
+            let groups = (try? await client.send(RedisCommand("XINFO", "GROUPS", keys.ledger(partition: partition), keyIndex: 2)).array) ?? []
+            guard !groups.isEmpty else { total += 1; continue }
+            for group in groups {
+                let fields = group.array ?? []
+                for index in stride(from: 0, to: fields.count - 1, by: 2) where ["lag", "pending"].contains(fields[index].string ?? "") {
+                    total += fields[index + 1].int ?? 1
+                }
+            }
+        }
+        return total
     }
 }
 

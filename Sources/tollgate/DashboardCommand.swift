@@ -25,6 +25,9 @@ struct DashboardCommand: AsyncParsableCommand {
     @Option(help: "Configuration poll interval in milliseconds.")
     var pollMs: Int = 250
 
+    @Option(help: "How many organizations the overview lists (the highest-cost in the range; 1-1000).")
+    var overviewOrganizations: Int = 50
+
     @OptionGroup var serviceOptions: ServiceOptions
 
     func validate() throws {
@@ -33,6 +36,7 @@ struct DashboardCommand: AsyncParsableCommand {
         guard EnvironmentSettings.isHost(host) else { throw ValidationError("--host must be a host name or IP address without spaces") }
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard pollMs >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+        guard (1...1_000).contains(overviewOrganizations) else { throw ValidationError("--overview-organizations must be between 1 and 1000") }
     }
 
     func run() async throws {
@@ -42,7 +46,7 @@ struct DashboardCommand: AsyncParsableCommand {
         let redis = try redisOptions.executor(redisConfiguration, logger: logger)
         let dashboard = try Dashboard(
             configuration: DashboardConfiguration(host: host, port: port, configurationPollInterval: .milliseconds(pollMs),
-                                                  clockOffsetMillis: serviceOptions.clockOffsetMs),
+                                                  clockOffsetMillis: serviceOptions.clockOffsetMs, overviewOrganizations: overviewOrganizations),
             redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, logger: logger)
         let application = Application(
             router: dashboard.buildRouter(),

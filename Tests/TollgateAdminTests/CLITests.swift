@@ -248,6 +248,22 @@ struct CLITests {
                                                 settings: loaded.configuration.settings)
         #expect(refused == nil, "the read-only dashboard user reserved")
         await #expect(throws: RedisError.self) { try await dashboard.send("HINCRBY", "\(prefix):{p0}:ru:d:acme:20260101", "x", "1") }
+        // It reads the overview's rankings and the alert log; it cannot write them.
+        _ = try await dashboard.send("ZREVRANGE", "\(prefix):{p0}:ov:zo:d:20260101", 0, 9, "WITHSCORES")
+        _ = try await dashboard.send("ZUNION", 2, "\(prefix):{p0}:ov:zo:d:20260101", "\(prefix):{p0}:ov:zo:d:20260102", "WITHSCORES")
+        _ = try await dashboard.send("LRANGE", "\(prefix):{p0}:alog:acme", 0, -1)
+        await #expect(throws: RedisError.self) { try await dashboard.send("ZINCRBY", "\(prefix):{p0}:ov:zo:d:20260101", 1, "acme") }
+        // The gateway adds refusal counts; the monitor keeps the rankings and the alert log.
+        _ = try await gateway.send("HINCRBY", "\(prefix):{p0}:rf:d:20260101", "tpm", 1)
+        var monitorConfiguration = server.configuration()
+        monitorConfiguration.endpoint.username = "tollgate-monitor"
+        monitorConfiguration.endpoint.password = "monitor-secret-1"
+        let monitor = RedisClient(configuration: monitorConfiguration, logger: .quiet)
+        _ = try await monitor.send("ZINCRBY", "\(prefix):{p0}:ov:zo:d:20260101", 1, "acme")
+        _ = try await monitor.send("LPUSH", "\(prefix):{p0}:alog:acme", "{}")
+        _ = try await monitor.send("LTRIM", "\(prefix):{p0}:alog:acme", 0, 199)
+        _ = try await monitor.send("HMGET", "\(prefix):{p0}:ov:d:d:20260101", "o\tacme\tcache_known")
+        await monitor.shutdown()
         await #expect(throws: RedisError.self) { try await dashboard.send("SET", "\(prefix):{cfg}:version", "999") }
         await dashboard.shutdown()
         await gateway.shutdown()

@@ -28,10 +28,12 @@ struct DashboardFixture {
 
     static func hash(_ secret: String) -> String { SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined() }
 
-    static func make(name: String = #function) async throws -> DashboardFixture {
+    static func make(name: String = #function, cacheHitAlertPercent: Int? = nil,
+                     dashboardConfiguration: DashboardConfiguration = DashboardConfiguration()) async throws -> DashboardFixture {
         let client = try await TestRedis.client(connections: 2)
         let prefix = uniquePrefix(name)
-        let standard = Tier(name: "standard", limits: Limits(tpm: 100_000, monthlyBudget: try Money(decimal: "1.00")), holdSeconds: 30)
+        let standard = Tier(name: "standard", limits: Limits(tpm: 100_000, monthlyBudget: try Money(decimal: "1.00")), holdSeconds: 30,
+                            cacheHitAlertPercent: cacheHitAlertPercent, cacheHitAlertMinimumRequests: 3)
         let berlin = Tier(name: "berlin", limits: Limits(dailyBudget: try Money(decimal: "0.50")), holdSeconds: 30, timezone: "Europe/Berlin")
         let configuration = TollgateConfiguration(
             pricing: PriceCatalogue([ModelPricing(model: "test-model", provider: "test",
@@ -50,7 +52,7 @@ struct DashboardFixture {
             return ConfigurationStore.Change(actor: "test", action: "replace")
         }
         let redisConfiguration = try await TestRedis.configuration()
-        let dashboard = try Dashboard(configuration: DashboardConfiguration(), redis: client, redisConfiguration: redisConfiguration,
+        let dashboard = try Dashboard(configuration: dashboardConfiguration, redis: client, redisConfiguration: redisConfiguration,
                                       keyPrefix: prefix, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         await dashboard.watcher.refresh()
         return DashboardFixture(client: client, redisConfiguration: redisConfiguration, prefix: prefix, configuration: configuration, dashboard: dashboard)
@@ -61,12 +63,14 @@ struct DashboardFixture {
 
     /// Records one request's usage and returns its cost in nanos.
     @discardableResult
+    /// `daysAgo` sets the engine's clock back that many days.
     func record(_ id: String, key: String, input: Int64, output: Int64 = 0, user: String? = nil, feature: String? = nil, experiment: String? = nil,
-                latency: Int64? = nil, cacheHit: Bool? = nil) async throws -> Int64 {
-        let plan = try configuration.plan(apiKey: key, user: user, at: Self.now)
-        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load())
+                latency: Int64? = nil, cacheHit: Bool? = nil, daysAgo: Int64 = 0) async throws -> Int64 {
+        let at = Self.now - daysAgo * 86_400_000
+        let plan = try configuration.plan(apiKey: key, user: user, at: at)
+        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load(), clockOffsetMillis: -daysAgo * 86_400_000)
         return try await engine.settle(SettleRequest(kind: .record, requestID: id, usage: TokenUsage(input: input, output: output),
-                                                     price: try configuration.price("test-model", for: plan, at: Self.now),
+                                                     price: try configuration.price("test-model", for: plan, at: at),
                                                      user: user, feature: feature, experiment: experiment, latencyMillis: latency, cacheHit: cacheHit),
                                        plan: plan, settings: configuration.settings).cost.nanos
     }
@@ -82,11 +86,16 @@ struct DashboardFixture {
                                        plan: plan, settings: configuration.settings).cost.nanos
     }
 
+    /// A monitor on the fixture's prefix (not running: tests call its parts).
+    func monitor() throws -> Monitor {
+        try Monitor(configuration: MonitorConfiguration(consumer: "t", batchSize: 100),
+                    redis: client, redisConfiguration: redisConfiguration, keyPrefix: prefix, registry: PrometheusCollectorRegistry(),
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
     /// Rolls every ledger entry up with a real monitor's consumer.
     func rollUp() async throws {
-        let monitor = try Monitor(configuration: MonitorConfiguration(consumer: "t", batchSize: 100),
-                                  redis: client, redisConfiguration: redisConfiguration, keyPrefix: prefix, registry: PrometheusCollectorRegistry(),
-                                  logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let monitor = try monitor()
         let snapshot = try #require(await monitor.snapshot())
         let consumer = LedgerConsumer(monitor: monitor)
         await consumer.ensureGroups(snapshot)

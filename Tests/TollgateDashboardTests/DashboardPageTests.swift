@@ -50,11 +50,11 @@ struct DashboardPageTests {
                 #expect(Self.element(html, id: "total-cost") == Money(nanos: acme + globex, currency: currency).decimalString)
                 #expect(Self.element(html, id: "total-requests") == "7")
                 let organizations = Self.rows(html, table: "organizations")
-                #expect(organizations.map { $0[0] } == ["acme", "globex"])
+                #expect(organizations.map { $0[0] } == ["globex", "acme"], "highest cost first")
                 // globex: 1 of 2 reported cache hits; estimates (999 + 1) + (1,000 + 1) + (1 + 1) reserved over 500 + 1,500 + 1 used.
-                #expect(organizations.last?[13] == "50%" && organizations.last?[14] == "\(Int64(2_003) * 100 / 2_001)%")
+                #expect(organizations.first?[13] == "50%" && organizations.first?[14] == "\(Int64(2_003) * 100 / 2_001)%")
                 #expect(Self.rows(html, table: "models").first?[5...6] == ["≤ 500 ms", "≤ 1000 ms"])
-                #expect(organizations.map { $0[5] } == [Money(nanos: acme, currency: currency).decimalString, Money(nanos: globex, currency: currency).decimalString])
+                #expect(organizations.map { $0[5] } == [Money(nanos: globex, currency: currency).decimalString, Money(nanos: acme, currency: currency).decimalString])
                 #expect(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script"))
                 #expect(Self.rows(html, table: "users").map { $0[0...1] } == [["globex", "carol"], ["acme", "alice"], ["acme", "bob"], ["globex", "(none)"]])
             }

@@ -35,7 +35,7 @@ struct UsageReportTests {
         let byDay = try await cli(fixture, ["usage", "report", "--from", today, "--to", today, "--org", "acme", "--json"]).1
         #expect(byDay.contains(#""day":"\#(today)","requests":3,"input_tokens":6000"#) && byDay.contains(#""cost":"0.007""#))
         let byExperiment = try await cli(fixture, ["usage", "report", "--from", today, "--by", "experiment", "--csv"]).1
-        #expect(byExperiment.contains("(none),1,2000,0,0,500,0,0.003\na,1,1000,0,0,0,0,0.001\nb,1,3000,0,0,0,0,0.003"), "\(byExperiment)")
+        #expect(byExperiment.contains("(none),1,2000,0,0,500,0,0.003,0,0,0,0\na,1,1000,0,0,0,0,0.001,0,0,0,0\nb,1,3000,0,0,0,0,0.003,0,0,0,0"), "\(byExperiment)")
         let top = try await cli(fixture, ["usage", "top", "--from", today, "--by", "feature", "--csv"]).1
         #expect(top.hasPrefix("rank,feature,cost,requests,input_tokens,output_tokens\n1,chat,0.004,2,4000,0\n2,search,0.003,1,2000,500"))
         let export = try await cli(fixture, ["usage", "export", "--from", today, "--json"]).1

@@ -46,16 +46,16 @@ public struct ACLCommand: AsyncParsableCommand {
         // not %R~: Redis checks EVALSHA's keys as read-write.)
         let dashboardRule = dashboard.map { password in
             ["ACL", "SETUSER", "\(userPrefix)-dashboard", "reset", "on", ">\(password)", "~\(prefix):*", "&\(prefix):config", "&\(prefix):events",
-             "+subscribe", "+get", "+hgetall", "+hmget", "+mget", "+exists"] + scripting
+             "+subscribe", "+get", "+hgetall", "+hmget", "+mget", "+exists", "+zrevrange", "+zunion", "+lrange"] + scripting
         }
         return [
             ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],
             ["ACL", "SETUSER", "\(userPrefix)-gateway", "reset", "on", ">\(gateway)", "%RW~\(partitions)", "%R~\(configuration)",
-             "&\(prefix):config", "&\(prefix):events", "+subscribe", "+publish"] + scripting + scriptCommands,
+             "&\(prefix):config", "&\(prefix):events", "+subscribe", "+publish", "+hincrby", "+expire"] + scripting + scriptCommands,
             ["ACL", "SETUSER", "\(userPrefix)-monitor", "reset", "on", ">\(monitor)", "%RW~\(partitions)", "%R~\(configuration)",
              "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "+subscribe", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
              "+xgroup", "+xinfo", "+xtrim", "+xrange", "+xlen", "+xpending", "+zrangebyscore", "+zcard", "+hincrby", "+hgetall", "+expire",
-             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby"] + scripting + scriptCommands,
+             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby", "+zincrby", "+lpush", "+ltrim"] + scripting + scriptCommands,
         ] + (dashboardRule.map { [$0] } ?? [])
     }
 

@@ -23,6 +23,8 @@ public struct TierCommand: AsyncParsableCommand {
         @Option(help: "Seconds a reservation is held before it expires and is refunded.") var holdSeconds: Int?
         @Option(help: "Alert thresholds in percent, comma-separated (e.g. 50,80,90,100).") var alertThresholds: String?
         @Option(help: "Minutes of TPM saturation before an alert.") var tpmSaturationMinutes: Int?
+        @Option(help: "Alert when an organization's cache-hit rate today falls below this percentage (1-100), or 'off' (the default).") var cacheHitAlert: String?
+        @Option(help: "Requests that said whether they hit the cache, today, before that alert may fire (default 100).") var cacheHitAlertMinimumRequests: Int?
         @Option(help: "open or closed: what happens when Redis is unreachable.") var failureMode: String?
         @Option(help: "IANA timezone of budget periods (e.g. Europe/Berlin).") var timezone: String?
         @Option(help: "Fallback price per 1M input tokens for unknown models, or 'none'.") var fallbackInput: String?
@@ -35,6 +37,12 @@ public struct TierCommand: AsyncParsableCommand {
             if let timezone, TimeZone(identifier: timezone) == nil { throw ValidationError("--timezone '\(timezone)' is not an IANA timezone") }
             if let thresholds = InputParsing.list(alertThresholds), thresholds.contains(where: { Int($0).map { !(1...1_000).contains($0) } ?? true }) {
                 throw ValidationError("--alert-thresholds must be percentages between 1 and 1000, e.g. 50,80,90,100")
+            }
+            if let cacheHitAlert, cacheHitAlert != "off", Int(cacheHitAlert).map({ !(1...100).contains($0) }) ?? true {
+                throw ValidationError("--cache-hit-alert must be a percentage between 1 and 100, or 'off'")
+            }
+            if let cacheHitAlertMinimumRequests, !(1...1_000_000_000).contains(cacheHitAlertMinimumRequests) {
+                throw ValidationError("--cache-hit-alert-minimum-requests must be between 1 and 1000000000")
             }
             if (fallbackInput == nil) != (fallbackOutput == nil) && fallbackInput != "none" {
                 throw ValidationError("give both --fallback-input and --fallback-output (or --fallback-input none)")
@@ -59,6 +67,8 @@ public struct TierCommand: AsyncParsableCommand {
                     if let holdSeconds { tier.holdSeconds = holdSeconds }
                     if let thresholds = InputParsing.list(alertThresholds) { tier.alertThresholds = thresholds.compactMap(Int.init).sorted() }
                     if let tpmSaturationMinutes { tier.tpmSaturationMinutes = tpmSaturationMinutes }
+                    if let cacheHitAlert { tier.cacheHitAlertPercent = cacheHitAlert == "off" ? nil : Int(cacheHitAlert) }
+                    if let cacheHitAlertMinimumRequests { tier.cacheHitAlertMinimumRequests = cacheHitAlertMinimumRequests }
                     if let failureMode { tier.failureMode = FailureMode(rawValue: failureMode)! }
                     if let timezone { tier.timezone = timezone }
                     if fallbackInput == "none" {
@@ -107,6 +117,7 @@ public struct TierCommand: AsyncParsableCommand {
                     ("default_output_tokens", String(tier.defaultOutputTokens)), ("hold_seconds", String(tier.holdSeconds)),
                     ("alert_thresholds", tier.alertThresholds.map(String.init).joined(separator: ",")),
                     ("tpm_saturation_minutes", String(tier.tpmSaturationMinutes)),
+                    ("cache_hit_alert", tier.cacheHitAlertPercent.map { "below \($0)% after \(tier.cacheHitAlertMinimumRequests) requests" } ?? "off"),
                     ("failure_mode", tier.failureMode.rawValue), ("timezone", tier.timezone),
                     ("fallback_price", tier.fallbackPrice.map { "input=\($0.decimal($0.input)) output=\($0.decimal($0.output))" } ?? "none"),
                     ("used_by", configuration.users(ofTier: name).joined(separator: ", ")),

@@ -60,12 +60,18 @@ public struct UsageCommand: AsyncParsableCommand {
         return result
     }
 
-    static let metricColumns = ["requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost"]
+    /// The roll-ups' figures of a group. The last four: requests that said whether their prompt
+    /// hit the provider's cache and those that hit (the cache-hit rate), and the estimated and
+    /// actual tokens of reserved requests (estimate accuracy).
+    static let metricColumns = ["requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost",
+                                "cache_known_requests", "cache_hit_requests", "estimated_tokens", "estimated_actual_tokens"]
 
     static func metrics(_ totals: UsageTotals, currency: Currency) -> [String: String] {
         ["requests": String(totals.requests), "input_tokens": String(totals.usage.input), "cached_input_tokens": String(totals.usage.cachedInput),
          "cache_write_tokens": String(totals.usage.cacheWrite), "output_tokens": String(totals.usage.output),
-         "reasoning_tokens": String(totals.usage.reasoning), "cost": Money(nanos: totals.costNanos, currency: currency).decimalString]
+         "reasoning_tokens": String(totals.usage.reasoning), "cost": Money(nanos: totals.costNanos, currency: currency).decimalString,
+         "cache_known_requests": String(totals.cacheKnown), "cache_hit_requests": String(totals.cacheHits),
+         "estimated_tokens": String(totals.estimatedTokens), "estimated_actual_tokens": String(totals.estimatedActualTokens)]
     }
 
     static func group(_ row: (String, String, RollupDimensions, UsageTotals), by dimension: String) -> String {

@@ -42,6 +42,8 @@ public struct TollgateConfiguration: Sendable, Hashable {
             if !(1...1_000_000).contains(tier.defaultOutputTokens) { problems.append(prefix + "default_output_tokens must be between 1 and 1000000") }
             if !(1...86_400).contains(tier.holdSeconds) { problems.append(prefix + "hold_seconds must be between 1 and 86400") }
             if tier.alertThresholds.contains(where: { !(1...1_000).contains($0) }) { problems.append(prefix + "alert thresholds must be percentages between 1 and 1000") }
+            if let percent = tier.cacheHitAlertPercent, !(1...100).contains(percent) { problems.append(prefix + "cache_hit_alert_percent must be between 1 and 100") }
+            if tier.cacheHitAlertMinimumRequests < 1 { problems.append(prefix + "cache_hit_alert_minimum_requests must be at least 1") }
         }
         for organization in organizations.values.sorted(by: { $0.id < $1.id }) {
             let prefix = "organization \(organization.id): "

@@ -90,6 +90,45 @@ public struct KeyLayout: Sendable, Hashable {
         "\(tag(partition(of: organization))):hc:\(organization):\(label)"
     }
 
+    // MARK: Overview roll-ups (written by the monitor, one set per partition and period)
+
+    /// Totals of every organisation of a partition for one day or month: fields `<metric>`,
+    /// a handful, so a range's daily figures read in a few small calls.
+    public func overviewTotals(partition: Int, period: RollupPeriod, label: String) -> String {
+        "\(tag(partition)):ov:t:\(period.rawValue):\(label)"
+    }
+
+    /// Per-model totals of a partition for one day or month: `<model>\t<metric>` and the
+    /// models' latency histograms; bounded by the price catalogue.
+    public func overviewModels(partition: Int, period: RollupPeriod, label: String) -> String {
+        "\(tag(partition)):ov:m:\(period.rawValue):\(label)"
+    }
+
+    /// Per-organisation figures of a partition for one day or month, read field by field
+    /// (`HMGET`) for the organisations a ranking names: `o\t<org>\t<metric>`, and
+    /// `<u|f|x>\t<org>\t<user|feature|experiment>\t<requests|cost>`.
+    public func overviewDetails(partition: Int, period: RollupPeriod, label: String) -> String {
+        "\(tag(partition)):ov:d:\(period.rawValue):\(label)"
+    }
+
+    /// A partition's ranking by cost for one day or month (a sorted set scored in nanos):
+    /// organisations (`o`, members `<org>`), or an organisation's users, features or
+    /// experiments (`u`, `f`, `x`, members `<org>\t<value>`).
+    public func overviewRanking(_ kind: OverviewRanking, partition: Int, period: RollupPeriod, label: String) -> String {
+        "\(tag(partition)):ov:z\(kind.rawValue):\(period.rawValue):\(label)"
+    }
+
+    /// Reservations refused in a partition on one day (in each organisation's timezone):
+    /// fields `<reason>`, counts added by the gateways once a second.
+    public func refusals(partition: Int, label: String) -> String {
+        "\(tag(partition)):rf:d:\(label)"
+    }
+
+    /// An organisation's fired alerts, newest first (a capped list of alert JSON).
+    public func alertLog(organization: String) -> String {
+        "\(tag(partition(of: organization))):alog:\(organization)"
+    }
+
     /// Marks an alert as fired for its subject, threshold and period.
     public func alertMarker(organization: String, name: String) -> String {
         "\(tag(partition(of: organization))):al:\(organization):\(name)"

@@ -26,11 +26,16 @@ public struct Tier: Sendable, Hashable, Codable {
     public var timezone: String
     /// The price of models missing from the pricing table; nil refuses them.
     public var fallbackPrice: TokenPrices?
+    /// Alert when an organisation's cache-hit rate today (of the requests that said whether
+    /// their prompt hit the provider's cache) is below this percentage; nil: never (default).
+    public var cacheHitAlertPercent: Int?
+    /// Requests that said, today, before the cache-hit rate alert may fire.
+    public var cacheHitAlertMinimumRequests: Int
 
     public init(name: String, limits: Limits = .none, userCaps: UserCaps? = nil, allowedModels: [String]? = nil,
                 defaultOutputTokens: Int64 = 1_024, holdSeconds: Int = 600, alertThresholds: [Int] = [50, 80, 90, 100],
                 tpmSaturationMinutes: Int = 5, failureMode: FailureMode = .closed, timezone: String = "UTC",
-                fallbackPrice: TokenPrices? = nil) {
+                fallbackPrice: TokenPrices? = nil, cacheHitAlertPercent: Int? = nil, cacheHitAlertMinimumRequests: Int = 100) {
         self.name = name
         self.limits = limits
         self.userCaps = userCaps
@@ -42,6 +47,8 @@ public struct Tier: Sendable, Hashable, Codable {
         self.failureMode = failureMode
         self.timezone = timezone
         self.fallbackPrice = fallbackPrice
+        self.cacheHitAlertPercent = cacheHitAlertPercent
+        self.cacheHitAlertMinimumRequests = cacheHitAlertMinimumRequests
     }
 
     enum CodingKeys: String, CodingKey {
@@ -55,6 +62,8 @@ public struct Tier: Sendable, Hashable, Codable {
         case failureMode = "failure_mode"
         case timezone
         case fallbackPrice = "fallback_price"
+        case cacheHitAlertPercent = "cache_hit_alert_percent"
+        case cacheHitAlertMinimumRequests = "cache_hit_alert_minimum_requests"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,7 +79,9 @@ public struct Tier: Sendable, Hashable, Codable {
             tpmSaturationMinutes: try container.decodeIfPresent(Int.self, forKey: .tpmSaturationMinutes) ?? 5,
             failureMode: try container.decodeIfPresent(FailureMode.self, forKey: .failureMode) ?? .closed,
             timezone: try container.decodeIfPresent(String.self, forKey: .timezone) ?? "UTC",
-            fallbackPrice: try container.decodeIfPresent(TokenPrices.self, forKey: .fallbackPrice))
+            fallbackPrice: try container.decodeIfPresent(TokenPrices.self, forKey: .fallbackPrice),
+            cacheHitAlertPercent: try container.decodeIfPresent(Int.self, forKey: .cacheHitAlertPercent),
+            cacheHitAlertMinimumRequests: try container.decodeIfPresent(Int.self, forKey: .cacheHitAlertMinimumRequests) ?? 100)
     }
 }
 

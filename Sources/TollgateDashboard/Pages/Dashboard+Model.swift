@@ -10,7 +10,7 @@ extension Dashboard {
         var organizationFilter = request.uri.queryParameters.get("org").flatMap { $0.isEmpty ? nil : $0 }
         if case .customer(let own) = access { organizationFilter = organizationFilter ?? own }
         if let organizationFilter { try access.check(organizationFilter, in: configuration) }
-        let organizations = organizationFilter.map { [$0] } ?? configuration.organizations.keys.sorted()
+        let organizations = organizationFilter.map { [$0] } ?? organizationIDs(configuration)
         let zone = organizationFilter.flatMap { configuration.organizations[$0] }.map { timezone(of: $0, in: configuration) } ?? operatorTimezone(configuration)
         let range = try range(request, timezone: zone)
         let contents = try await store.contents(organizations, period: .day, labels: range.dayLabels)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TollgateCore
+import TollgateRedis
 
 extension Dashboard {
     /// Organisation: spend by day and hour, budgets used / held / remaining with their
@@ -36,6 +37,7 @@ extension Dashboard {
                                      .money(money(totals.costNanos, configuration))]
                          }, note: "Days with usage; a day links to that day alone.")
         let budgets = try await budgetTable(organization, configuration, zone: zone)
+        let alerts = try await alertTable(id, range: range, zone: zone)
         let byHour = Dictionary(grouping: hours, by: \.label).mapValues(\.total)
         let hourBars = (0..<24).map { hour in
             let cost = byHour[lastDay + String(hour).leftPadded(to: 2)]?.costNanos ?? 0
@@ -54,7 +56,7 @@ extension Dashboard {
         let modelLink = { (model: String) in "/model/\(HTML.query(model))?org=\(HTML.query(id))&\(range.query)" }
         return try render(request, title: "Organization \(id)", access: access, range: range, path: path,
                           timezoneNote: "The tier's timezone: days and budgets reset at its midnight.", head: head,
-                          tables: [days, budgets,
+                          tables: [days, budgets, alerts,
                                    breakdown("workspaces", "Workspaces", "workspace") { $0.dimensions.workspace },
                                    breakdown("keys", "Keys", "key") { $0.dimensions.key },
                                    breakdown("models", "Models", "model", link: modelLink) { $0.dimensions.model },
@@ -67,7 +69,7 @@ extension Dashboard {
     /// Budgets of the organisation and of its workspaces and keys that have limits (the
     /// levels enforcement checks), as the live counters stand now.
     func budgetTable(_ organization: Organization, _ configuration: TollgateConfiguration, zone: NamedTimeZone) async throws -> Table {
-        let levels = configuration.governedLevels(of: organization.id, users: [])?.map(\.level) ?? []
+        let levels = governedLevels(of: organization.id, configuration)
         let quota = try await engine(configuration).quota(organization: organization.id, levels: levels, timezone: zone.zone, settings: configuration.settings)
         func remaining(_ limit: Money?, _ spent: Money, _ held: Money) -> String {
             guard let limit else { return "no limit" }
@@ -84,6 +86,22 @@ extension Dashboard {
                                  .money(limits.monthlyBudget?.decimalString ?? "no limit"), .money(remaining(limits.monthlyBudget, usage.monthSpent, usage.monthHeld)),
                                  Table.Cell(monthReset)]
                      }, note: "From the live counters, not the range: held is reserved by requests in flight.")
+    }
+
+    /// The alerts the monitor fired for the organisation in the range (its alert log: the
+    /// last 200, kept 90 days), newest first.
+    func alertTable(_ organization: String, range: ReportRange, zone: NamedTimeZone) async throws -> Table {
+        let log = keys.alertLog(organization: organization)
+        let entries = try await redis.send(.keyed("LRANGE", log, 0, -1)).array ?? []
+        let calendar = PeriodCalendar(timezone: zone.zone)
+        let decoder = JSONDecoder()
+        let alerts = entries.compactMap { $0.string.flatMap { try? decoder.decode(Alert.self, from: Data($0.utf8)) } }
+            .filter { (range.from...range.to).contains(calendar.dayLabel($0.at)) }
+        return Table(id: "alerts", title: "Alerts fired", columns: ["time", "kind", "level", "id", "limit", "percent", "message"],
+                     rows: alerts.map { alert in
+                         [Table.Cell(Self.localTime(alert.at, zone)), Table.Cell(alert.kind), Table.Cell(alert.scope), Table.Cell(alert.subject),
+                          Table.Cell(alert.limit), Table.Cell("\(alert.percent)%", numeric: true), Table.Cell(alert.message)]
+                     }, note: "What the monitor fired in the range (budget thresholds, TPM saturation, projected exhaustion, low cache-hit rate), newest first.")
     }
 
     /// `2026-12-01 00:00 Europe/Berlin`.

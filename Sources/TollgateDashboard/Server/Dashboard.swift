@@ -10,6 +10,8 @@ import TollgateRedis
 struct DashboardSnapshot: Sendable {
     var configuration: TollgateConfiguration
     var version: Int64
+    /// Each organisation with its workspaces and keys, built once per version (one pass).
+    var customers: [String: CustomerTree]
 }
 
 /// The dashboard: read-only pages over the monitor's roll-ups and the live counters, for
@@ -35,7 +37,7 @@ public final class Dashboard: Sendable {
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
             subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
-            makeSnapshot: { DashboardSnapshot(configuration: $0, version: $1) })
+            makeSnapshot: { DashboardSnapshot(configuration: $0, version: $1, customers: Dashboard.customerTrees($0)) })
     }
 
     /// The services to run next to the HTTP server.

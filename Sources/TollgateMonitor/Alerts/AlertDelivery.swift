@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import TollgateCore
 import TollgateRedis
 
 /// Delivers each alert to the log, to the events channel (`tollgate watch`) and to every

@@ -113,6 +113,10 @@ final class AlertEvaluator: Service, Sendable {
                     }
                 }
             }
+            if let alert = await cacheHitAlert(organization: organization.id, tier: tier, timezone: timezone, now: now, keys: keys),
+               await fireOnce(alert, keys: keys, until: quota.dayResetsAt + 86_400_000) {
+                fired.append(alert)
+            }
             var totals = spendByTier[tier.name] ?? (0, nil)
             totals.spent += orgUsage.daySpent.nanos
             if let daily = orgUsage.level.limits.dailyBudget {
@@ -128,13 +132,44 @@ final class AlertEvaluator: Service, Sendable {
         return fired
     }
 
-    /// Sets the alert's marker if absent; only the monitor that sets it delivers the alert.
+    /// Sets the alert's marker if absent; only the monitor that sets it delivers the alert,
+    /// and adds it to the organisation's alert log (newest first, the last `alertLogLength`,
+    /// kept `alertLogSeconds`), which the dashboard's organisation page shows.
     func fireOnce(_ alert: Alert, keys: KeyLayout, until expiry: Int64) async -> Bool {
         let marker = keys.alertMarker(organization: alert.organization, name: alert.id)
         guard let reply = try? await monitor.redis.send(.keyed("SET", marker, Array(alert.json()), "NX", "PXAT", max(expiry, monitor.now + 60_000))),
               reply == .status("OK") else { return false }
+        let log = keys.alertLog(organization: alert.organization)
+        for result in await monitor.redis.pipeline([.keyed("LPUSH", log, Array(alert.json())), .keyed("LTRIM", log, 0, Self.alertLogLength - 1),
+                                                    .keyed("EXPIRE", log, Self.alertLogSeconds)]) {
+            if case .failure(let error) = result {
+                monitor.logger.warning("alert log not written", metadata: ["alert.id": "\(alert.id)", "redis.error": "\(error)"])
+            }
+        }
         monitor.alerts.fire(alert)
         return true
+    }
+
+    static let alertLogLength = 200
+    static let alertLogSeconds = 90 * 86_400
+
+    /// The organisation's cache-hit rate today against its tier's floor (off unless the tier
+    /// sets `cache_hit_alert_percent`), from the overview roll-up's two counters: of the
+    /// requests that said whether their prompt hit the cache, those that did.
+    func cacheHitAlert(organization: String, tier: Tier, timezone: TimeZone, now: Int64, keys: KeyLayout) async -> Alert? {
+        guard let floor = tier.cacheHitAlertPercent else { return nil }
+        let day = RollupPeriod.day.label(now, timezone: timezone)
+        let details = keys.overviewDetails(partition: keys.partition(of: organization), period: .day, label: day)
+        guard let values = try? await monitor.redis.send(.keyed("HMGET", details, "o\t\(organization)\tcache_known", "o\t\(organization)\tcache_hits")).array,
+              values.count == 2, let known = values[0].int, known >= tier.cacheHitAlertMinimumRequests else { return nil }
+        let hits = values[1].int ?? 0
+        guard hits * 100 < Int64(floor) * known else { return nil }
+        let percent = Int(hits * 100 / known)
+        let date = PeriodCalendar(timezone: timezone).dayLabel(now)
+        return Alert(kind: "cache_hit_low", organization: organization, scope: "organization", subject: organization, limit: "cache_hit_rate",
+                     threshold: floor, percent: percent, used: "\(hits) cache hits", of: "\(known) requests", period: date,
+                     message: "\(organization): cache-hit rate \(percent)% today (\(hits) of \(known) requests) is below the tier's \(floor)%",
+                     at: now, id: "\(organization)/o/cache_hit/\(date)")
     }
 
     /// Cost (nanos) of the organisation's last 24 hours, from the monitor's hourly totals.

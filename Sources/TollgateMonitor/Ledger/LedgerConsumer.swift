@@ -118,22 +118,33 @@ struct LedgerConsumer: Service {
             keyIndex[key] = keyList.count + 1  // KEYS[1] is the ledger
             return keyList.count + 1
         }
+        /// The first index of a period's seven overview keys (rollup.lua's order), added together.
+        func overview(_ period: RollupPeriod, _ label: String, _ seconds: Int) -> Int {
+            let group = OverviewRollups.keys(keys, partition: partition, period: period, label: label)
+            if let known = keyIndex[group[0]] { return known }
+            let first = keyList.count + 2
+            for key in group { _ = index(key, seconds) }
+            return first
+        }
         var perEntry: [any RedisArgument] = []
         for entry in entries {
             let timezone = snapshot.timezone(of: entry.organization)
             let hour = RollupPeriod.hour.label(entry.at, timezone: timezone)
+            let day = RollupPeriod.day.label(entry.at, timezone: timezone), month = RollupPeriod.month.label(entry.at, timezone: timezone)
             let dimensions = RollupDimensions(workspace: entry.workspace, key: entry.key, model: entry.model, user: entry.user, feature: entry.feature,
                                               experiment: entry.experiment)
             perEntry += [
                 entry.id, dimensions.encoded,
                 index(keys.rollup(organization: entry.organization, period: .hour, label: hour), configuration.hourRetentionSeconds),
-                index(keys.rollup(organization: entry.organization, period: .day, label: RollupPeriod.day.label(entry.at, timezone: timezone)), configuration.dayRetentionSeconds),
-                index(keys.rollup(organization: entry.organization, period: .month, label: RollupPeriod.month.label(entry.at, timezone: timezone)), configuration.monthRetentionSeconds),
+                index(keys.rollup(organization: entry.organization, period: .day, label: day), configuration.dayRetentionSeconds),
+                index(keys.rollup(organization: entry.organization, period: .month, label: month), configuration.monthRetentionSeconds),
                 index(keys.hourlyCost(organization: entry.organization, label: hour), 2 * 86_400),
             ]
             perEntry += entry.usage.components.map { $0 as any RedisArgument }
             perEntry += [entry.costNanos, entry.reservedAt > 0 ? entry.estimatedTokens : 0, entry.cacheHit.map { $0 ? 1 : 0 } ?? -1,
-                         entry.latencyMillis.map { LatencyHistogram.field(model: entry.model, millis: $0) } ?? ""]
+                         entry.latencyMillis.map { LatencyHistogram.field(model: entry.model, millis: $0) } ?? "",
+                         entry.organization, overview(.day, day, configuration.dayRetentionSeconds),
+                         overview(.month, month, configuration.monthRetentionSeconds)]
         }
         var arguments: [any RedisArgument] = [configuration.group, entries.count, keyList.count]
         arguments += retention.map { $0 as any RedisArgument }
