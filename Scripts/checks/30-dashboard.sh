@@ -2,7 +2,10 @@
 # The dashboard in a real browser (Debian's chromium + chromium-driver, Python's selenium):
 # Redis, a gateway, a monitor and the dashboard (through the read-only ACL user) with
 # traffic; every page is loaded and its totals compared with `tollgate usage report` for the
-# same range and timezone, to the nano-unit; every CSV with its table; a customer token gets
+# same range and timezone, to the nano-unit (the overview's organizations, models, top lists,
+# cache-hit rate and estimate accuracy against `usage report` / `usage export`, its refusals
+# by reason against the gateway's counter); acme's low cache-hit rate alert on its page;
+# every CSV with its table; a customer token gets
 # 403 for another organization; bad input gets a 4xx page; a refusal made during the check
 # shows on the live page within 2 s.
 #
@@ -27,7 +30,7 @@ export TOLLGATE_REDIS_URL="redis://127.0.0.1:$redis_port" TOLLGATE_KEY_PREFIX="d
 
 log "configuring: prices, tiers (UTC and Europe/Berlin), organizations, tokens, the read-only dashboard user"
 "$tollgate" price set test-model --provider test --input 1.25 --output 3.33 >/dev/null
-"$tollgate" tier set standard --tpm 200000 --monthly-budget 50.00 >/dev/null
+"$tollgate" tier set standard --tpm 200000 --monthly-budget 50.00 --cache-hit-alert 50 --cache-hit-alert-minimum-requests 5 >/dev/null
 "$tollgate" tier set berlin --tpm 200000 --daily-budget 10.00 --timezone Europe/Berlin >/dev/null
 "$tollgate" org create acme --tier standard >/dev/null
 "$tollgate" workspace create acme-web --org acme >/dev/null
@@ -65,7 +68,7 @@ for i in $(seq 1 24); do
     experiment=$([ $((i % 2)) = 0 ] && echo prompt-a || echo prompt-b)
     status="$(post /v1/reserve "{\"request_id\":\"r$i\",\"api_key\":\"$key\",\"model\":\"test-model\",\"input_tokens\":$((100 * i + 7)),\"max_output_tokens\":200,\"user\":\"user-$((i % 4))\",\"feature\":\"f-$((i % 3))\",\"experiment\":\"$experiment\"}")"
     [ "$status" = 200 ] || { log "reserve r$i answered $status"; exit 1; }
-    status="$(post /v1/commit "{\"request_id\":\"r$i\",\"api_key\":\"$key\",\"usage\":{\"prompt_tokens\":$((100 * i + 7)),\"completion_tokens\":$((13 * i)),\"prompt_tokens_details\":{\"cached_tokens\":$((i * 3))}},\"latency_ms\":$((200 + i))}")"
+    status="$(post /v1/commit "{\"request_id\":\"r$i\",\"api_key\":\"$key\",\"usage\":{\"prompt_tokens\":$((100 * i + 7)),\"completion_tokens\":$((13 * i)),\"prompt_tokens_details\":{\"cached_tokens\":$((i * 3))}},\"latency_ms\":$((200 + i)),\"cache_hit\":$([ $((i % 4)) = 0 ] && echo true || echo false)}")"
     [ "$status" = 200 ] || { log "commit r$i answered $status"; exit 1; }
     committed=$((committed + 1))
 done

@@ -49,6 +49,77 @@ def report(start, end, organization=None):
     return sum((Decimal(row["cost"]) for row in rows), Decimal(0)), sum(int(row["requests"]) for row in rows)
 
 
+def usage(start, end, by):
+    """Rows of `tollgate usage report --by BY` for the range, by name."""
+    arguments = [TOLLGATE, "usage", "report", "--from", start, "--to", end, "--by", by, "--json"]
+    rows = json.loads(subprocess.run(arguments, check=True, capture_output=True, text=True).stdout or "[]")
+    return {row[by]: row for row in rows}
+
+
+def export(start, end):
+    """Every roll-up row of `tollgate usage export --json` for the range."""
+    arguments = [TOLLGATE, "usage", "export", "--from", start, "--to", end, "--json"]
+    output = subprocess.run(arguments, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def percent(part, whole):
+    """What the dashboard shows for a ratio: whole percent, rounded down; '-' for nothing."""
+    return "-" if int(whole) == 0 else f"{int(part) * 100 // int(whole)}%"
+
+
+def ratios(rows):
+    """(cache-hit rate, estimate / actual) of report rows, as the dashboard shows them."""
+    total = lambda column: sum(int(row[column]) for row in rows)
+    return (percent(total("cache_hit_requests"), total("cache_known_requests")),
+            percent(total("estimated_tokens"), total("estimated_actual_tokens")))
+
+
+def top(rows, column):
+    """The ten highest-cost (organization, value) of export rows: [org, value, requests, cost]."""
+    groups = {}
+    for row in rows:
+        key = (row["organization"], row[column])
+        requests, cost = groups.get(key, (0, Decimal(0)))
+        groups[key] = (requests + int(row["requests"]), cost + Decimal(row["cost"]))
+    ranked = sorted(groups.items(), key=lambda item: (-item[1][1], item[0][0], item[0][1]))[:10]
+    return [[org, value or "(none)", str(requests), cost] for (org, value), (requests, cost) in ranked]
+
+
+def check_overview(driver, start, end):
+    """The overview's figures against `tollgate usage report` / `usage export` for its range."""
+    by_organization = usage(start, end, "organization")
+    organizations = table_rows(driver, "organizations")
+    check([row[0] for row in organizations] == sorted(by_organization, key=lambda n: (-Decimal(by_organization[n]["cost"]), n)),
+          f"overview: organizations by cost {[row[0] for row in organizations]}")
+    for row in organizations:
+        expected = by_organization[row[0]]
+        check([row[3], Decimal(row[5]), row[13], row[14]] == [str(expected["requests"]), Decimal(expected["cost"]), *ratios([expected])],
+              f"overview: {row[0]}'s requests, cost, cache-hit rate and estimate / actual {row[3]}, {row[5]}, {row[13]}, {row[14]} = usage report")
+    shown = (driver.find_element(By.ID, "cache-hit-rate").text, driver.find_element(By.ID, "estimate-accuracy").text)
+    check(shown == ratios(by_organization.values()) and "-" not in shown, f"overview: cache-hit rate and estimate / actual {shown} = usage report")
+    by_model = usage(start, end, "model")
+    models = table_rows(driver, "models")
+    check(sorted((row[0], row[1], Decimal(row[3])) for row in models) == sorted((name, str(row["requests"]), Decimal(row["cost"])) for name, row in by_model.items()),
+          f"overview: models' requests and cost = usage report --by model ({len(models)} rows)")
+    rows = export(start, end)
+    for table, column in [("users", "user"), ("features", "feature"), ("experiments", "experiment")]:
+        shown = [[row[0], row[1], row[2], Decimal(row[3])] for row in table_rows(driver, table)]
+        check(shown == top(rows, column), f"overview: top {table} = usage export grouped by organization and {column}")
+
+
+def gateway_refusals():
+    """tollgate_refusals_total of the (only) gateway, summed by reason."""
+    with urllib.request.urlopen(GATEWAY + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("tollgate_refusals_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = counts.get(reason, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
 def fetch(path, token):
     """(status, content type, body) of a GET with a bearer token."""
     request = urllib.request.Request(DASHBOARD + path, headers={"Authorization": "Bearer " + token} if token else {})
@@ -119,10 +190,27 @@ def main():
     try:
         # Operator: every page.
         sign_in(driver, OPERATOR)
-        check_page(driver, "/", OPERATOR, name="overview")
+        start, end = check_page(driver, "/", OPERATOR, name="overview")
         organizations = table_rows(driver, "organizations")
         check(sum_column(organizations, 5) == Decimal(driver.find_element(By.ID, "total-cost").text),
               "overview: the organizations' costs add up to the total it links to")
+        check_overview(driver, start, end)
+
+        # acme's tier alerts below a 50% cache-hit rate; the monitor (every second) fires it
+        # once and the organization page lists it, at the rate usage export gives.
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        acme_today = [row for row in export(today, today) if row["organization"] == "acme"]
+        expected_rate = ratios(acme_today)[0]
+        alerts = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            driver.get(DASHBOARD + "/org/acme")
+            alerts = [row for row in table_rows(driver, "alerts") if row[1] == "cache_hit_low"]
+            if alerts:
+                break
+            time.sleep(0.5)
+        check(len(alerts) == 1 and alerts[0][5] == expected_rate,
+              f"acme: one cache_hit_low alert on its page at {alerts[0][5] if alerts else None} (usage export: {expected_rate})")
         check_page(driver, "/org/acme", OPERATOR, "acme", name="organization")
         days = table_rows(driver, "days")
         check(sum_column(days, 3) == Decimal(driver.find_element(By.ID, "total-cost").text), "acme: the days add up to the total")
@@ -165,6 +253,21 @@ def main():
         check(elapsed <= LIVE_GOAL_S + SCHEDULING_SLACK_S, f"live: the refusal showed after {elapsed * 1000:.0f} ms (goal {LIVE_GOAL_S:.0f} s)")
         if SCREENSHOTS:
             driver.save_screenshot(os.path.join(SCREENSHOTS, "dashboard-live.png"))
+
+        # The overview's refusals by reason: what the gateway counted (it adds its counts to
+        # Redis once a second).
+        expected_refusals = gateway_refusals()
+        shown_refusals = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            driver.get(DASHBOARD + "/")
+            shown_refusals = {row[0]: int(row[1]) for row in table_rows(driver, "refusals")}
+            if shown_refusals == expected_refusals:
+                break
+            time.sleep(0.5)
+        check(shown_refusals == expected_refusals and expected_refusals.get("too_large", 0) >= 1,
+              f"overview: refusals by reason {shown_refusals} = the gateway's tollgate_refusals_total {expected_refusals}")
+        check(driver.find_element(By.ID, "total-refusals").text == str(sum(expected_refusals.values())), "overview: refusals in range = their sum")
 
         # Customer: its own organization, 403 for another.
         driver.delete_all_cookies()
