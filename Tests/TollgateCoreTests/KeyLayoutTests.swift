@@ -34,4 +34,19 @@ struct KeyLayoutTests {
         #expect((0..<16).map(keys.tag) == Self.shippedTags.map { "tg:{\($0)}" })
         #expect(keys.state(organization: "acme").hasPrefix(keys.tag(keys.partition(of: "acme")) + ":s:"))
     }
+
+    /// rollup.lua takes the ledger and every roll-up of a batch as KEYS: on a Cluster they
+    /// must share the partition's slot, as must the refusal counts and an organisation's alert log.
+    @Test func overviewRollupsShareTheirPartitionsSlot() {
+        let keys = KeyLayout(prefix: "tg", partitions: 16)
+        for organization in ["acme", "globex", "org00042"] {
+            let partition = keys.partition(of: organization)
+            var batch = [keys.ledger(partition: partition), keys.rollup(organization: organization, period: .day, label: "20261130"),
+                         keys.hourlyCost(organization: organization, label: "2026113014"), keys.refusals(partition: partition, label: "20261130"),
+                         keys.alertLog(organization: organization), keys.alertMarker(organization: organization, name: "x")]
+            for period in [RollupPeriod.day, .month] { batch += OverviewRollups.keys(keys, partition: partition, period: period, label: "20261130") }
+            #expect(KeyLayout.sameSlot(batch), "\(organization)")
+            #expect(Set(OverviewRollups.keys(keys, partition: partition, period: .day, label: "20261130")).count == 7)
+        }
+    }
 }
