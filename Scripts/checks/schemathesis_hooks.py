@@ -1,11 +1,16 @@
-"""Schemathesis hooks for 50-schemathesis.sh.
+"""Schemathesis hooks for 50-schemathesis.sh (the gateway's and the admin API's documents).
 
 JSON Schema cannot relate two fields, so the rules Docs/openapi.yaml states in words
 (cached tokens within the input they are part of, reasoning within the output, Gemini's
 prompt - cached + tool-use prompt within the per-class maximum) are applied here: generated
 bodies that break one are dropped, as the document says the gateway refuses them. Nothing
 else is filtered, and no failure is ever suppressed.
+
+Docs/admin-openapi.yaml states one rule in words: a date must exist in the calendar (its
+pattern allows 2026-02-30); bodies with such an `effective_from` are dropped.
 """
+
+import datetime
 
 import schemathesis
 from hypothesis.internal import lambda_sources
@@ -59,6 +64,19 @@ def _keeps_cross_field_rules(usage):
             and _within(usage, "output_tokens", "output_tokens_details", "reasoning_tokens"))
 
 
+def _real_date(value):
+    """False for a date-shaped string that is not in the calendar (2026-02-30)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return True
+    try:
+        datetime.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
 @schemathesis.hook
 def filter_body(context, body):
-    return not isinstance(body, dict) or _keeps_cross_field_rules(body.get("usage"))
+    if not isinstance(body, dict):
+        return True
+    return _keeps_cross_field_rules(body.get("usage")) and _real_date(body.get("effective_from"))

@@ -42,6 +42,11 @@ struct AdminContext {
                 throw error
             }
             await redis.shutdown()
+        } catch let refusal as ChangeRefusal {
+            await redis.shutdown()
+            context.output.flush()
+            FileHandle.standardError.write(Data("error: \(refusal.message)\n".utf8))
+            throw refusal.code == .invalid ? AdminExit.invalid : AdminExit.refused
         } catch let error as AdminError {
             await redis.shutdown()
             context.output.flush()
@@ -76,10 +81,15 @@ struct AdminContext {
     /// One audited, all-or-nothing change.
     @discardableResult
     func change(_ action: String, reason: String = "", _ edit: (inout TollgateConfiguration) throws -> (old: String, new: String)?) async throws -> Int64 {
-        let (version, changed) = try await store.update { configuration in
-            guard let values = try edit(&configuration) else { return nil }
-            return ConfigurationStore.Change(actor: options.actor, action: action, reason: reason, oldValue: values.old, newValue: values.new)
+        try await change(action, reason: reason) { configuration throws -> AuditValues? in
+            try edit(&configuration).map { AuditValues(old: $0.old, new: $0.new) }
         }
+    }
+
+    /// One audited, all-or-nothing change made by one of the edits TollgateCore shares with the admin API.
+    @discardableResult
+    func change(_ action: String, reason: String = "", _ edit: (inout TollgateConfiguration) throws -> AuditValues?) async throws -> Int64 {
+        let (version, changed) = try await store.change(actor: options.actor, action: action, reason: reason, edit)
         if changed { FileHandle.standardError.write(Data("configuration version \(version): \(action)\n".utf8)) }
         return version
     }
@@ -89,8 +99,4 @@ struct AdminContext {
 }
 
 /// Compact JSON of a value for the audit log (old → new).
-func auditJSON(_ value: some Encodable) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-}
+func auditJSON(_ value: some Encodable) -> String { AuditValues.json(value) }

@@ -67,6 +67,11 @@ public enum EnvironmentSettings {
     public static let dashboardHost = EnvironmentSetting.text("TOLLGATE_DASHBOARD_HOST", flag: "--host", accepts: "a host name or IP address without spaces",
                                                               where: isHost)
 
+    public static let adminPort = EnvironmentSetting.integer("TOLLGATE_ADMIN_PORT", flag: "--port", in: 1...65_535)
+
+    public static let adminHost = EnvironmentSetting.text("TOLLGATE_ADMIN_HOST", flag: "--host", accepts: "a host name or IP address without spaces",
+                                                          where: isHost)
+
     public static let promptBodyLimit = EnvironmentSetting.integer("TOLLGATE_PROMPT_BODY_LIMIT", flag: "--prompt-body-limit", in: 1_024...1_073_741_824)
 
     public static let metricsPort = EnvironmentSetting.integer("TOLLGATE_METRICS_PORT", flag: "--metrics-port", in: 0...65_535)

@@ -147,7 +147,7 @@ struct CLITests {
             (["price", "set", "test-model", "--input", "abc", "--output", "1"], 64, "not a valid amount"),
             (["price", "set", "test-model", "--input=-1", "--output", "1"], 64, "must not be negative"),
             (["price", "set", "test-model", "--input", "1.0000000001", "--output", "1"], 64, "decimal places"),
-            (["price", "set", "new-model", "--input", "1", "--output", "1"], 64, "give its --provider"),
+            (["price", "set", "new-model", "--input", "1", "--output", "1"], 64, "give its provider"),
             (["price", "set", "test-model", "--input", "1", "--output", "1", "--effective-from", "yesterday-ish"], 64, "not a date"),
             (["price", "import", csv], 64, "line 3 (bad)"),
             (["tier", "set", "pro", "--timezone", "Mars/Olympus"], 64, "not an IANA timezone"),

@@ -52,22 +52,27 @@ struct LimitOptions: ParsableArguments {
 
     /// `limits` with these options applied.
     func apply(to limits: Limits, currency: Currency) throws -> Limits {
-        var limits = limits
-        func count(_ text: String?, _ option: String, _ keyPath: WritableKeyPath<Limits, Int64?>) throws {
-            guard let text else { return }
-            limits[keyPath: keyPath] = text == "none" ? nil : try InputParsing.count(text, option: option)
+        try change(currency: currency).applied(to: limits)
+    }
+
+    /// These options as a change: each limit given is set, or removed with `none`.
+    func change(currency: Currency) throws -> LimitsChange {
+        var change = LimitsChange()
+        func count(_ text: String?, _ option: String) throws -> FieldEdit<Int64> {
+            guard let text else { return .keep }
+            return text == "none" ? .remove : .set(try InputParsing.count(text, option: option))
         }
-        func money(_ text: String?, _ option: String, _ keyPath: WritableKeyPath<Limits, Money?>) throws {
-            guard let text else { return }
-            limits[keyPath: keyPath] = text == "none" ? nil : try InputParsing.money(text, currency: currency, option: option)
+        func money(_ text: String?, _ option: String) throws -> FieldEdit<Money> {
+            guard let text else { return .keep }
+            return text == "none" ? .remove : .set(try InputParsing.money(text, currency: currency, option: option))
         }
-        try count(tpm, "--tpm", \.tpm)
-        try count(rpm, "--rpm", \.rpm)
-        try money(dailyBudget, "--daily-budget", \.dailyBudget)
-        try money(monthlyBudget, "--monthly-budget", \.monthlyBudget)
-        try count(dailyTokens, "--daily-tokens", \.dailyTokens)
-        try count(monthlyTokens, "--monthly-tokens", \.monthlyTokens)
-        return limits
+        change.tpm = try count(tpm, "--tpm")
+        change.rpm = try count(rpm, "--rpm")
+        change.dailyBudget = try money(dailyBudget, "--daily-budget")
+        change.monthlyBudget = try money(monthlyBudget, "--monthly-budget")
+        change.dailyTokens = try count(dailyTokens, "--daily-tokens")
+        change.monthlyTokens = try count(monthlyTokens, "--monthly-tokens")
+        return change
     }
 }
 

@@ -51,21 +51,9 @@ public struct PriceCommand: AsyncParsableCommand {
                 let prices = try prices()
                 let choice = try tokenizer.map { text throws(PricingError) in try TokenizerChoice(parsing: text) }
                 let from = try InputParsing.time(effectiveFrom, now: try await context.now(), option: "--effective-from")
-                try await context.change("price set \(model)", reason: reason) { configuration in
-                    let existing = configuration.pricing.entry(named: model)
-                    guard existing != nil || provider != nil else { throw AdminError.invalid("'\(model)' is a new model: give its --provider") }
-                    guard existing != nil || prices != nil else { throw AdminError.invalid("'\(model)' is a new model: give its --input and --output prices") }
-                    var entry = existing ?? ModelPricing(model: model, provider: provider!, versions: [])
-                    if let prices {
-                        let next = (entry.versions.map(\.version).max() ?? 0) + 1
-                        entry.versions.append(PriceVersion(version: next, effectiveFrom: from, prices: prices))
-                    }
-                    let extra = InputParsing.list(aliases) ?? []
-                    configuration.pricing.upsert(ModelPricing(model: entry.model, provider: provider ?? entry.provider,
-                                                              aliases: Array(Swift.Set(entry.aliases + extra)).sorted(), versions: entry.versions,
-                                                              tokenizer: choice ?? (existing == nil ? nil : entry.tokenizer)))
-                    return (existing.map(auditJSON) ?? "", auditJSON(configuration.pricing.entry(named: model)))
-                }
+                let change = PriceChange(model: model, provider: provider, prices: prices, tokenizer: choice,
+                                         aliases: InputParsing.list(aliases) ?? [], effectiveFrom: from)
+                try await context.change("price set \(model)", reason: reason) { configuration in try configuration.setPrice(change) }
             }
         }
     }
@@ -142,12 +130,7 @@ public struct PriceCommand: AsyncParsableCommand {
             try await AdminContext.run(options) { context in
                 let from = try InputParsing.time(effectiveFrom, now: try await context.now(), option: "--effective-from")
                 try await context.change("price retire \(model)", reason: reason) { configuration in
-                    guard var entry = configuration.pricing.entry(named: model), let latest = entry.latest else { throw AdminError("unknown model '\(model)'") }
-                    let old = auditJSON(entry)
-                    entry.versions.append(PriceVersion(version: (entry.versions.map(\.version).max() ?? 0) + 1, effectiveFrom: from, prices: latest.prices, retired: true))
-                    configuration.pricing.upsert(ModelPricing(model: entry.model, provider: entry.provider, aliases: entry.aliases, versions: entry.versions,
-                                                              tokenizer: entry.tokenizer))
-                    return (old, auditJSON(configuration.pricing.entry(named: model)))
+                    try configuration.retirePrice(model, effectiveFrom: from)
                 }
             }
         }

@@ -52,35 +52,34 @@ public struct TierCommand: AsyncParsableCommand {
         func run() async throws {
             try await AdminContext.run(options) { context in
                 try await context.change("tier set \(name)", reason: reason) { configuration in
-                    let currency = configuration.settings.currency
-                    let old = configuration.tiers[name]
-                    var tier = old ?? Tier(name: name)
-                    tier.limits = try limits.apply(to: tier.limits, currency: currency)
-                    if userTpm != nil || userDailySpend != nil {
-                        var caps = tier.userCaps ?? UserCaps()
-                        if let userTpm { caps.tpm = userTpm == "none" ? nil : try InputParsing.count(userTpm, option: "--user-tpm") }
-                        if let userDailySpend { caps.dailySpend = userDailySpend == "none" ? nil : try InputParsing.money(userDailySpend, currency: currency, option: "--user-daily-spend") }
-                        tier.userCaps = caps.isEmpty ? nil : caps
-                    }
-                    if let allowedModels { tier.allowedModels = allowedModels == "all" ? nil : InputParsing.list(allowedModels) }
-                    if let defaultOutputTokens { tier.defaultOutputTokens = defaultOutputTokens }
-                    if let holdSeconds { tier.holdSeconds = holdSeconds }
-                    if let thresholds = InputParsing.list(alertThresholds) { tier.alertThresholds = thresholds.compactMap(Int.init).sorted() }
-                    if let tpmSaturationMinutes { tier.tpmSaturationMinutes = tpmSaturationMinutes }
-                    if let cacheHitAlert { tier.cacheHitAlertPercent = cacheHitAlert == "off" ? nil : Int(cacheHitAlert) }
-                    if let cacheHitAlertMinimumRequests { tier.cacheHitAlertMinimumRequests = cacheHitAlertMinimumRequests }
-                    if let failureMode { tier.failureMode = FailureMode(rawValue: failureMode)! }
-                    if let timezone { tier.timezone = timezone }
-                    if fallbackInput == "none" {
-                        tier.fallbackPrice = nil
-                    } else if let fallbackInput, let fallbackOutput {
-                        do { tier.fallbackPrice = try TokenPrices(input: fallbackInput, output: fallbackOutput) } catch { throw AdminError.invalid("\(error)") }
-                    }
-                    guard tier != old else { return nil }
-                    configuration.tiers[name] = tier
-                    return (old.map(auditJSON) ?? "", auditJSON(tier))
+                    try configuration.setTier(name, try change(currency: configuration.settings.currency))
                 }
             }
+        }
+
+        /// The options given, as a change of the tier.
+        func change(currency: Currency) throws -> TierChange {
+            var change = TierChange()
+            change.limits = try limits.change(currency: currency)
+            if let userTpm { change.userTPM = userTpm == "none" ? .remove : .set(try InputParsing.count(userTpm, option: "--user-tpm")) }
+            if let userDailySpend {
+                change.userDailySpend = userDailySpend == "none" ? .remove : .set(try InputParsing.money(userDailySpend, currency: currency, option: "--user-daily-spend"))
+            }
+            if let allowedModels { change.allowedModels = allowedModels == "all" ? .remove : .set(InputParsing.list(allowedModels) ?? []) }
+            change.defaultOutputTokens = defaultOutputTokens
+            change.holdSeconds = holdSeconds
+            change.alertThresholds = InputParsing.list(alertThresholds)?.compactMap(Int.init)
+            change.tpmSaturationMinutes = tpmSaturationMinutes
+            if let cacheHitAlert { change.cacheHitAlertPercent = cacheHitAlert == "off" ? .remove : .set(Int(cacheHitAlert) ?? 0) }
+            change.cacheHitAlertMinimumRequests = cacheHitAlertMinimumRequests
+            change.failureMode = failureMode.flatMap(FailureMode.init(rawValue:))
+            change.timezone = timezone
+            if fallbackInput == "none" {
+                change.fallbackPrice = .remove
+            } else if let fallbackInput, let fallbackOutput {
+                do { change.fallbackPrice = .set(try TokenPrices(input: fallbackInput, output: fallbackOutput)) } catch { throw AdminError.invalid("\(error)") }
+            }
+            return change
         }
     }
 
@@ -134,13 +133,7 @@ public struct TierCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                try await context.change("tier rm \(name)", reason: reason) { configuration in
-                    guard let tier = configuration.tiers[name] else { throw AdminError("unknown tier '\(name)'") }
-                    let users = configuration.users(ofTier: name)
-                    guard users.isEmpty else { throw AdminError("tier '\(name)' is in use by \(users.prefix(5).joined(separator: ", "))\(users.count > 5 ? " and \(users.count - 5) more" : "")") }
-                    configuration.tiers[name] = nil
-                    return (auditJSON(tier), "")
-                }
+                try await context.change("tier rm \(name)", reason: reason) { configuration in try configuration.removeTier(name) }
             }
         }
     }

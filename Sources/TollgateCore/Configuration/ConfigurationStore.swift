@@ -101,4 +101,15 @@ public struct ConfigurationStore: Sendable {
         if parts[0].int == 2 { throw StoreError("tier '\(parts[1].string ?? "")' is still used by organizations or workspaces") }
         return nil
     }
+
+    /// One audited change by `actor`: `edit` returns the old and new values it changed, or nil
+    /// to write nothing. A refusal (any error `edit` throws) writes nothing.
+    @discardableResult
+    public func change(actor: String, action: String, reason: String = "",
+                       _ edit: (inout TollgateConfiguration) throws -> AuditValues?) async throws -> (version: Int64, changed: Bool) {
+        try await update { configuration in
+            guard let values = try edit(&configuration) else { return nil }
+            return Change(actor: actor, action: action, reason: reason, oldValue: values.old, newValue: values.new)
+        }
+    }
 }

@@ -12,10 +12,11 @@ public struct TollgateConfiguration: Sendable, Hashable {
     public var keys: [String: APIKey]
     public var tokens: [String: ServiceToken]
     public var dashboardTokens: [String: DashboardToken]
+    public var adminTokens: [String: AdminToken]
 
     public init(settings: Settings = Settings(), pricing: PriceCatalogue = PriceCatalogue(), tiers: [Tier] = [],
                 organizations: [Organization] = [], workspaces: [Workspace] = [], keys: [APIKey] = [], tokens: [ServiceToken] = [],
-                dashboardTokens: [DashboardToken] = []) {
+                dashboardTokens: [DashboardToken] = [], adminTokens: [AdminToken] = []) {
         self.settings = settings
         self.pricing = pricing
         self.tiers = Dictionary(tiers.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
@@ -24,6 +25,7 @@ public struct TollgateConfiguration: Sendable, Hashable {
         self.keys = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         self.tokens = Dictionary(tokens.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         self.dashboardTokens = Dictionary(dashboardTokens.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        self.adminTokens = Dictionary(adminTokens.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
     }
 
     /// Every problem that makes this configuration unusable, as one sentence each.
@@ -111,12 +113,17 @@ public struct TollgateConfiguration: Sendable, Hashable {
     public func dashboardToken(withHash sha256: String) -> DashboardToken? {
         dashboardTokens.values.first { $0.sha256 == sha256 && !$0.revoked }
     }
+
+    public func adminToken(withHash sha256: String) -> AdminToken? {
+        adminTokens.values.first { $0.sha256 == sha256 && !$0.revoked }
+    }
 }
 
 extension TollgateConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
         case settings, pricing, tiers, organizations, workspaces, keys, tokens
         case dashboardTokens = "dashboard_tokens"
+        case adminTokens = "admin_tokens"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -129,7 +136,8 @@ extension TollgateConfiguration: Codable {
             workspaces: try container.decodeIfPresent([Workspace].self, forKey: .workspaces) ?? [],
             keys: try container.decodeIfPresent([APIKey].self, forKey: .keys) ?? [],
             tokens: try container.decodeIfPresent([ServiceToken].self, forKey: .tokens) ?? [],
-            dashboardTokens: try container.decodeIfPresent([DashboardToken].self, forKey: .dashboardTokens) ?? [])
+            dashboardTokens: try container.decodeIfPresent([DashboardToken].self, forKey: .dashboardTokens) ?? [],
+            adminTokens: try container.decodeIfPresent([AdminToken].self, forKey: .adminTokens) ?? [])
     }
 
     /// Lists sorted by id, so that export → import → export is byte-for-byte identical.
@@ -144,6 +152,7 @@ extension TollgateConfiguration: Codable {
         try container.encode(tokens.values.sorted { $0.id < $1.id }, forKey: .tokens)
         // Absent until the first one exists, so documents written before keep their bytes.
         if !dashboardTokens.isEmpty { try container.encode(dashboardTokens.values.sorted { $0.id < $1.id }, forKey: .dashboardTokens) }
+        if !adminTokens.isEmpty { try container.encode(adminTokens.values.sorted { $0.id < $1.id }, forKey: .adminTokens) }
     }
 
     /// JSON with the currency wired in for plain-decimal amounts.

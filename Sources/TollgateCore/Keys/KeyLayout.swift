@@ -176,6 +176,11 @@ public struct KeyLayout: Sendable, Hashable {
     /// Pub/sub channel of decisions and alerts, for `tollgate watch`.
     public var eventsChannel: String { "\(prefix):events" }
 
+    // MARK: Admin API
+
+    /// The first answer to an admin API request with an `Idempotency-Key`, per admin token.
+    public func adminIdempotency(token: String, key: String) -> String { "\(prefix):{adm}:idem:\(token):\(key)" }
+
     /// The keys of one request's scripts, checked to share one slot.
     public func requestKeys(organization: String, id: String) -> [String] {
         [state(organization: organization), request(organization: organization, id: id), holds(organization: organization), ledger(organization: organization)]

@@ -20,16 +20,16 @@ public struct APIError: Error, Sendable, Equatable {
         self.headers = headers
     }
 
-    static func malformed(_ message: String) -> APIError { APIError(.badRequest, "malformed_json", message) }
-    static func invalid(_ field: String, _ message: String) -> APIError { APIError(.unprocessableContent, "invalid_request", message, field: field) }
+    public static func malformed(_ message: String) -> APIError { APIError(.badRequest, "malformed_json", message) }
+    public static func invalid(_ field: String, _ message: String) -> APIError { APIError(.unprocessableContent, "invalid_request", message, field: field) }
     static let unauthorized = APIError(.unauthorized, "unauthorized", "a valid service token is required (Authorization: Bearer <token>)",
                                        headers: [.wwwAuthenticate: "Bearer"])
     static let forbiddenOrganization = APIError(.forbidden, "forbidden", "this service token may not act for the api_key's organization")
-    static let unsupportedMediaType = APIError(.unsupportedMediaType, "unsupported_media_type", "the body must be JSON, sent as Content-Type: application/json")
-    static let tooLarge = APIError(.contentTooLarge, "body_too_large", "the request body is larger than the limit")
+    public static let unsupportedMediaType = APIError(.unsupportedMediaType, "unsupported_media_type", "the body must be JSON, sent as Content-Type: application/json")
+    public static let tooLarge = APIError(.contentTooLarge, "body_too_large", "the request body is larger than the limit")
     static let notReady = APIError(.serviceUnavailable, "not_ready", "the gateway has no configuration yet")
 
-    func response() -> Response {
+    public func response() -> Response {
         var error: [String: String] = ["code": code, "message": message]
         if let field { error["field"] = field }
         return JSONResponse.make(status: status, ["error": error], headers: headers)
@@ -37,8 +37,8 @@ public struct APIError: Error, Sendable, Equatable {
 }
 
 /// JSON responses, keys in declaration order.
-enum JSONResponse {
-    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+public enum JSONResponse {
+    public static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
         let bytes = (try? StreamingJSONEncoder.encode(value)) ?? Array(#"{"error":{"code":"internal","message":"response encoding failed"}}"#.utf8)

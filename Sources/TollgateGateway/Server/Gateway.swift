@@ -182,7 +182,7 @@ public final class Gateway: Sendable {
     }
 
     /// Whether a Content-Type names JSON (`application/json`, parameters such as charset allowed).
-    static func isJSON(_ contentType: String?) -> Bool {
+    public static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return mediaType.lowercased() == "application/json"

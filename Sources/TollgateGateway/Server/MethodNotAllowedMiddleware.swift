@@ -6,11 +6,11 @@ import Hummingbird
 ///
 /// Add it after every route: Hummingbird then puts it in front of the not-found responder
 /// only, so matched requests never pass through it.
-struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Each known path's segments (`nil` for a parameter) and the methods it answers.
     let paths: [(segments: [Substring?], allow: String)]
 
-    init(routes: [RouteDescription]) {
+    public init(routes: [RouteDescription]) {
         var methods: [String: [String]] = [:]
         var order: [String] = []
         for route in routes {
@@ -24,7 +24,7 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requested = request.uri.path.split(separator: "/")
         guard let known = paths.first(where: { Self.matches(requested, $0.segments) }) else {
             return try await next(request, context)
@@ -39,5 +39,5 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension MethodNotAllowedMiddleware {
-    typealias RouteDescription = Router<Context>.RouteDescription
+    public typealias RouteDescription = Router<Context>.RouteDescription
 }
