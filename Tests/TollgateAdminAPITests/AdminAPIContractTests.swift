@@ -97,7 +97,7 @@ struct AdminAPIContractTests {
         // Later retries replay; the same key with another body is refused and changes nothing.
         #expect(try await api.send(.POST, "/v1/tiers", body: body, headers: [("Idempotency-Key", "create-once")]).text == replies[0].text)
         let reused = try await api.send(.POST, "/v1/tiers", body: #"{"name":"twice"}"#, headers: [("Idempotency-Key", "create-once")])
-        #expect(reused.status == .unprocessableEntity && reused.json?["error"]?["code"]?.stringValue == "idempotency_key_reused")
+        #expect(reused.status == .conflict && reused.json?["error"]?["code"]?.stringValue == "idempotency_key_reused")
         // Without a key, a second create is a conflict; keys are per token.
         #expect(try await api.send(.POST, "/v1/tiers", body: body).status == .conflict)
         #expect(try await api.send(.POST, "/v1/tiers", body: #"{"name":"other"}"#, token: .admin, headers: [("Idempotency-Key", "")]).status == .badRequest)

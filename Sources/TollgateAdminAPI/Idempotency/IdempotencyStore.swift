@@ -9,7 +9,7 @@ import TollgateRedis
 /// success is stored with its answer, which every retry with the same key and the same
 /// request gets back; a refusal (4xx) or failure frees the key, so it changes nothing. A retry
 /// that arrives while the first still runs waits for its answer. The same key with a
-/// different request is refused (422). Keys are per admin token.
+/// different request is refused (409: the key is taken). Keys are per admin token.
 struct IdempotencyStore: Sendable {
     let redis: any RedisExecutor
     let keys: KeyLayout
@@ -45,7 +45,7 @@ struct IdempotencyStore: Sendable {
                 throw APIError(.internalServerError, "internal", "the stored idempotency record cannot be read")
             }
             guard record.fingerprint == fingerprint else {
-                throw APIError(.unprocessableContent, "idempotency_key_reused",
+                throw APIError(.conflict, "idempotency_key_reused",
                                "this Idempotency-Key was used with a different request; use a new key for a new request")
             }
             if case .done(_, let reply) = record { return .replay(reply) }

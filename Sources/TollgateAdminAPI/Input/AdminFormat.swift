@@ -16,8 +16,12 @@ enum AdminFormat {
     static let model = #"^[!-~]{1,128}$"#
     /// An id of an organisation, workspace, key, tier, token or provider.
     static let identifier = #"^[A-Za-z0-9._-]{1,64}$"#
-    /// An `Idempotency-Key`: printable ASCII, no space at either end (HTTP would drop it).
-    static let idempotencyKey = #"^[!-~]([ -~]{0,253}[!-~])?$"#
+    /// An `Idempotency-Key`: printable ASCII; spaces or tabs around it are not part of it
+    /// (HTTP drops them before the server sees the value).
+    static let idempotencyKey = #"^[ \t]*[!-~]([ -~]{0,253}[!-~])?[ \t]*$"#
+
+    /// The format of each path parameter; a value without it names nothing (404).
+    static let pathParameters: [String: String] = ["name": identifier, "id": identifier, "model": model]
 
     static func matches(_ text: String, _ pattern: String) -> Bool {
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return false }

@@ -32,8 +32,16 @@ extension AdminAPI {
                 guard let object = json.objectValue else { throw APIError.invalid("body", "the body must be a JSON object") }
                 body = AdminBody(object)
             }
+            // A trailing slash or a parameter outside its format names nothing (the router
+            // would otherwise match `/v1/tiers/x/` as `x`).
+            guard !request.uri.path.hasSuffix("/") else { throw APIError.notFound("there is no such route") }
             var parameters: [String: String] = [:]
-            for (name, value) in context.parameters { parameters[String(name)] = String(value) }
+            for (name, value) in context.parameters {
+                if let format = AdminFormat.pathParameters[String(name)], !AdminFormat.matches(String(value), format) {
+                    throw APIError.notFound("there is no \(name) '\(value.prefix(64))'")
+                }
+                parameters[String(name)] = String(value)
+            }
             var query: [String: String] = [:]
             for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
             let call = AdminCall(token: token, parameters: parameters, query: query, body: body)
