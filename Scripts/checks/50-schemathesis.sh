@@ -10,9 +10,12 @@
 #      be exactly as before — every key and the digest of its value, before and after;
 #   2. positive and negative together, every phase.
 # Both are bounded by --max-examples and --max-time (SCHEMATHESIS_SECONDS, default 45 each).
-# Then the same two runs against a live `tollgate admin-api` and Docs/admin-openapi.yaml (its own
-# prefix, an admin token; SCHEMATHESIS_ADMIN_SECONDS, default 25 each): every admin route is fuzzed
-# for 5xx and schema conformance, and refused requests must leave Redis exactly as it was.
+# Then one run, positive and negative data, every phase, against a live `tollgate admin-api` and
+# Docs/admin-openapi.yaml (its own prefix, an admin token; SCHEMATHESIS_ADMIN_SECONDS, default 40):
+# every admin route is fuzzed for 5xx, schema conformance, negative data accepted and valid data
+# refused. No Redis snapshot there: schemathesis' negative mode also sends valid requests (path
+# values taken from earlier answers, extra headers), and a valid admin request rightly writes;
+# AdminAPIContractTests compares every key before and after bad input to every admin route.
 # The proxy routes (/v1/chat/completions, /v1/responses, /v1/messages) are left out: their
 # bodies are the providers' and they relay to an upstream; 40-proxy.sh checks them with the
 # official SDKs.
@@ -79,7 +82,6 @@ run_schemathesis all examples,coverage,fuzzing,stateful
 log "schemathesis: zero failures"
 
 # --- The admin API (Docs/admin-openapi.yaml) ---------------------------------------------------
-admin_seconds="${SCHEMATHESIS_ADMIN_SECONDS:-25}"
 export TOLLGATE_KEY_PREFIX="sta"
 "$bin" price set test-model --provider test --input 1.00 --output 2.00 >/dev/null
 "$bin" tier set standard --tpm 100000000 >/dev/null
@@ -89,25 +91,11 @@ admin_port="$(free_port)"
 track_pid $!
 wait_http "http://127.0.0.1:$admin_port/readyz"
 
-run_admin_schemathesis() {
-    local mode="$1" phases="$2"
-    (cd "$work" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$TOLLGATE_ROOT/Scripts/checks" \
-        "$(dirname "$TOLLGATE_PYTHON")/schemathesis" run "$TOLLGATE_ROOT/Docs/admin-openapi.yaml" \
-        --url "http://127.0.0.1:$admin_port" -H "Authorization: Bearer $admin_secret" \
-        --checks all --mode "$mode" --phases "$phases" --max-examples 25 --max-time "$admin_seconds" --seed 20261130 \
-        --generation-database none --workers 2 --no-color)
-}
-
-snapshot >"$work/admin-before"
-log "schemathesis (admin API): negative data only (must be refused and change nothing in Redis)"
-run_admin_schemathesis negative coverage,fuzzing
-snapshot >"$work/admin-after"
-if ! diff "$work/admin-before" "$work/admin-after" >&2; then
-    log "refused admin requests changed Redis (the keys above: < before, > after)"
-    exit 1
-fi
-log "Redis unchanged by the refused admin requests ($(wc -l <"$work/admin-after") keys, each value's digest compared)"
-
 log "schemathesis (admin API): positive and negative data"
-run_admin_schemathesis all examples,coverage,fuzzing,stateful
+(cd "$work" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$TOLLGATE_ROOT/Scripts/checks" \
+    "$(dirname "$TOLLGATE_PYTHON")/schemathesis" --config-file "$TOLLGATE_ROOT/Scripts/checks/schemathesis-admin.toml" \
+    run "$TOLLGATE_ROOT/Docs/admin-openapi.yaml" \
+    --url "http://127.0.0.1:$admin_port" -H "Authorization: Bearer $admin_secret" \
+    --checks all --mode all --phases examples,coverage,fuzzing,stateful --max-examples 40 \
+    --max-time "${SCHEMATHESIS_ADMIN_SECONDS:-40}" --seed 20261130 --generation-database none --workers 2 --no-color)
 log "schemathesis (admin API): zero failures"

@@ -7,14 +7,15 @@ bodies that break one are dropped, as the document says the gateway refuses them
 else is filtered, and no failure is ever suppressed.
 
 Docs/admin-openapi.yaml states one rule in words: a date must exist in the calendar (its
-pattern allows 2026-02-30); bodies with such an `effective_from` are dropped.
-
-The negative runs must leave Redis unchanged, so a case whose only "negation" is an extra,
-undocumented header (which HTTP allows, and the servers rightly ignore) is dropped: with a valid
-body it is a valid request, and on the admin API a valid create changes Redis.
+pattern allows 2026-02-30); bodies with such an `effective_from` are dropped. And a fuzzer
+is not retrying: a valid `Idempotency-Key` it draws again (`0`, `a`) for the same body would get
+the stored first answer, correctly, which the stateful checks read as "created but missing"; so
+each valid key is made unique (invalid ones are left as they are, to be refused).
 """
 
 import datetime
+import itertools
+import re
 
 import schemathesis
 from hypothesis.internal import lambda_sources
@@ -86,6 +87,16 @@ def filter_body(context, body):
     return _keeps_cross_field_rules(body.get("usage")) and _real_date(body.get("effective_from"))
 
 
+_IDEMPOTENCY_KEY = re.compile(r"^[ \t]*[!-~]([ -~]{0,253}[!-~])?[ \t]*$")
+_unique = itertools.count()
+
+
 @schemathesis.hook
-def filter_headers(context, headers):
-    return not headers or "x-schemathesis-unknown-property" not in {name.lower() for name in headers}
+def map_headers(context, headers):
+    if not headers:
+        return headers
+    for name in list(headers):
+        value = headers[name]
+        if name.lower() == "idempotency-key" and isinstance(value, str) and _IDEMPOTENCY_KEY.match(value):
+            headers[name] = f"{value.strip()[:240]}-{next(_unique)}"
+    return headers
