@@ -10,7 +10,7 @@ import TollgateRedis
 @Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct AdminAPITests {
     /// A tier body with every field.
-    static let fullTier = #"{"name":"pro","limits":{"tpm":50000,"rpm":100,"daily_budget":"25.00","monthly_budget":null},"user_caps":{"tpm":1000,"daily_spend":"1.50"},"allowed_models":["gpt-4*"],"default_output_tokens":512,"hold_seconds":120,"alert_thresholds":[90,50],"tpm_saturation_minutes":3,"failure_mode":"open","timezone":"Europe/Berlin","fallback_price":{"input":"1.00","output":"2.00"},"reason":"launch"}"#
+    static let fullTier = #"{"name":"pro","limits":{"tpm":50000,"rpm":100,"daily_budget":"25.00","monthly_budget":null},"user_caps":{"tpm":1000,"daily_spend":"1.50"},"allowed_models":["gpt-4*"],"default_output_tokens":512,"hold_seconds":120,"alert_thresholds":[90,50],"tpm_saturation_minutes":3,"cache_hit_alert_percent":60,"failure_mode":"open","timezone":"Europe/Berlin","fallback_price":{"input":"1.00","output":"2.00"},"reason":"launch"}"#
 
     @Test func tiersAreCreatedReadChangedAndDeletedWithAnAuditedActor() async throws {
         let api = try await AdminAPIProcess()
@@ -19,7 +19,7 @@ struct AdminAPITests {
         #expect(created.json?["limits"]?["daily_budget"]?.stringValue == "25.00")
         #expect(created.json?["alert_thresholds"] == .array([.number("50"), .number("90")]))
         let stored = try #require(try await api.configuration().tiers["pro"])
-        #expect(stored.failureMode == .open && stored.userCaps?.tpm == 1_000 && stored.fallbackPrice?.input == 1_000_000_000)
+        #expect(stored.failureMode == .open && stored.cacheHitAlertPercent == 60 && stored.userCaps?.tpm == 1_000 && stored.fallbackPrice?.input == 1_000_000_000)
         let changed = try await api.send(.PATCH, "/v1/tiers/pro", body: #"{"limits":{"tpm":null,"rpm":200},"allowed_models":null}"#)
         #expect(changed.status == .ok, "\(changed.text)")
         let after = try #require(try await api.configuration().tiers["pro"])
