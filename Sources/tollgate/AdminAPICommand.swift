@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import TollgateAdmin
 import TollgateAdminAPI
+import TollgateCore
 import TollgateRedis
 import UnixSignals
 
@@ -48,11 +49,12 @@ struct AdminAPICommand: AsyncParsableCommand {
         let logger = Logger(label: "tollgate.admin-api")
         let redisConfiguration = try redisOptions.configuration(clientName: "tollgate-admin-api", connections: 4)
         let redis = try redisOptions.executor(redisConfiguration, logger: logger)
+        let customers = try await CustomerStore.open(redis: redis, keys: KeyLayout(prefix: redisOptions.prefix))
         let api = try AdminAPI(
             configuration: AdminAPIConfiguration(host: host, port: port, idempotencyRetention: .seconds(idempotencySeconds),
                                                  maximumPageSize: maximumPageSize, defaultPageSize: min(50, maximumPageSize),
                                                  configurationPollInterval: .milliseconds(pollMs)),
-            redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, logger: logger)
+            redis: redis, redisConfiguration: redisConfiguration, customers: customers, logger: logger)
         let application = Application(
             router: api.buildRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "tollgate-admin-api"),

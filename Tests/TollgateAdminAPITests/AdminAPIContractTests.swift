@@ -61,6 +61,31 @@ struct AdminAPIContractTests {
             (.POST, "/v1/prices/nope/retire", "{}", json, .admin), (.POST, "/v1/prices/test-model/retire", #"{"effective_from":"x"}"#, json, .admin),
             (.GET, "/v1/prices/nope", nil, json, .readOnly), (.GET, "/v1/prices?limit=-1", nil, json, .readOnly),
         ]
+        // Customers (acme ⊃ web ⊃ k1 exist).
+        for body in [#"{"tier":"standard"}"#, #"{"id":"n","tier":"standard","name":""}"#, #"{"id":"n","tier":"standard","name":"\u0001"}"#,
+                     #"{"id":"n","tier":"standard","name":"\#(String(repeating: "x", count: 51))"}"#, #"{"id":"n b","tier":"standard"}"#,
+                     #"{"id":"n","tier":"nope"}"#, #"{"id":"acme","tier":"standard"}"#, #"{"id":"n","tier":"standard","overrides":{"tpm":null}}"#,
+                     #"{"id":"n","tier":"standard","key":{}}"#, #"{"id":"n","tier":"standard","workspace":{"id":"web"}}"#,
+                     #"{"id":"n","tier":"standard","workspace":{"id":"w2"},"key":{"id":"k1"}}"#, #"{"id":"n","tier":"standard","workspace":{}}"#,
+                     #"{"id":"n","tier":"standard","workspace":{"id":"w2","organization":"x"}}"#] {
+            requests.append((.POST, "/v1/organizations", body, json, .provisioner))
+        }
+        requests += [
+            (.POST, "/v1/organizations", #"{"id":"n","tier":"standard"}"#, json, .readOnly),
+            (.PATCH, "/v1/organizations/acme", #"{"tier":"nope"}"#, json, .provisioner), (.PATCH, "/v1/organizations/acme", #"{"id":"x"}"#, json, .provisioner),
+            (.PATCH, "/v1/organizations/nope", "{}", json, .provisioner), (.DELETE, "/v1/organizations/nope", nil, json, .provisioner),
+            (.POST, "/v1/organizations/nope/suspend", "{}", json, .provisioner), (.POST, "/v1/organizations/acme/suspend", #"{"why":1}"#, json, .provisioner),
+            (.GET, "/v1/organizations/nope", nil, json, .readOnly), (.GET, "/v1/organizations?cursor=a%20b", nil, json, .readOnly),
+            (.POST, "/v1/workspaces", #"{"id":"w2","organization":"nope"}"#, json, .provisioner), (.POST, "/v1/workspaces", #"{"id":"web","organization":"acme"}"#, json, .provisioner),
+            (.POST, "/v1/workspaces", #"{"id":"w2"}"#, json, .provisioner), (.PATCH, "/v1/workspaces/web", #"{"tier":5}"#, json, .provisioner),
+            (.GET, "/v1/workspaces?organization=a%20b", nil, json, .readOnly),
+            (.POST, "/v1/keys", #"{"workspace":"nope"}"#, json, .provisioner), (.POST, "/v1/keys", #"{"id":"k1","workspace":"web"}"#, json, .provisioner),
+            (.POST, "/v1/keys", #"{"workspace":"web","allowed_models":[""]}"#, json, .provisioner), (.PATCH, "/v1/keys/k1", #"{"workspace":"x"}"#, json, .provisioner),
+            (.POST, "/v1/keys/nope/resume", "{}", json, .provisioner), (.DELETE, "/v1/keys/nope", nil, json, .provisioner),
+            (.POST, "/v1/service-tokens", "{}", json, .provisioner), (.POST, "/v1/service-tokens", #"{"name":"t","organizations":["a b"]}"#, json, .provisioner),
+            (.POST, "/v1/service-tokens", #"{"name":"t","sha256":"00"}"#, json, .provisioner), (.POST, "/v1/service-tokens/nope/revoke", "{}", json, .provisioner),
+            (.GET, "/v1/service-tokens/nope", nil, json, .readOnly), (.DELETE, "/v1/service-tokens/nope", nil, json, .provisioner),
+        ]
         return requests
     }()
 

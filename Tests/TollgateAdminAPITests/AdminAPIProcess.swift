@@ -39,6 +39,12 @@ final class AdminAPIProcess: Sendable {
             stored = configuration
             return AuditValues(old: "", new: "")
         }
+        if configuration.tiers["standard"] != nil {
+            // One customer to name: acme ⊃ web ⊃ k1.
+            try await CustomerStore.open(redis: redis, keys: KeyLayout(prefix: prefix)).createOrganization(
+                Organization(id: "acme", tier: "standard"), workspace: Workspace(id: "web", organization: "acme"), key: APIKey(id: "k1", workspace: "web"),
+                actor: "seed")
+        }
         port = try RedisServer.freeLoopbackPort()
         process = try ChildProcess(try ChildProcess.executable("tollgate"), [
             "admin-api", "--redis", redisURL, "--prefix", prefix, "--port", String(port), "--poll-ms", "100", "--redis-timeout-ms", "2000",
@@ -93,6 +99,8 @@ final class AdminAPIProcess: Sendable {
     }
 
     func version() async throws -> Int64 { try await redis.send("GET", "\(prefix):{cfg}:version").int ?? 0 }
+
+    var customers: CustomerStore { CustomerStore(redis: redis, keys: KeyLayout(prefix: prefix)) }
 
     func configuration() async throws -> TollgateConfiguration {
         try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).load().configuration

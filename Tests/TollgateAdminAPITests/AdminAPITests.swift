@@ -25,8 +25,12 @@ struct AdminAPITests {
         let after = try #require(try await api.configuration().tiers["pro"])
         #expect(after.limits.tpm == nil && after.limits.rpm == 200 && after.limits.dailyBudget == stored.limits.dailyBudget && after.allowedModels == nil)
         #expect(try await api.send(.GET, "/v1/tiers/pro", token: .readOnly).json?["limits"]?["rpm"]?.integerValue == 200)
-        #expect(try await api.send(.DELETE, "/v1/tiers/standard").status == .ok)
-        #expect(try await api.configuration().tiers["standard"] == nil)
+        // A tier an organisation uses (acme: standard) stays; an unused one goes.
+        let inUse = try await api.send(.DELETE, "/v1/tiers/standard")
+        #expect(inUse.status == .conflict && inUse.isClientError, "\(inUse.text)")
+        #expect(try await api.send(.DELETE, "/v1/tiers/pro").status == .ok)
+        let tiers = try await api.configuration().tiers
+        #expect(tiers["pro"] == nil && tiers["standard"] != nil)
         // The audit log names the token of every change.
         let audit = try await api.redis.send("XRANGE", "\(api.prefix):{cfg}:audit", "-", "+")
         let entries = (audit.array ?? []).compactMap { entry -> [String: String]? in
@@ -36,7 +40,7 @@ struct AdminAPITests {
             return row
         }
         let mine = entries.filter { $0["action"]?.hasPrefix("tier") == true }
-        #expect(mine.map { $0["action"] ?? "" } == ["tier create pro", "tier set pro", "tier rm standard"])
+        #expect(mine.map { $0["action"] ?? "" } == ["tier create pro", "tier set pro", "tier rm pro"])
         #expect(mine.allSatisfy { $0["actor"] == "admin-token:atok_admin" })
         #expect(mine.first?["reason"] == "launch")
         await api.stop()

@@ -24,7 +24,7 @@ import Yams
         let paths = try #require(document["paths"] as? [String: Any])
         let redis = try await TestRedis.client(connections: 1)
         let api = try AdminAPI(configuration: AdminAPIConfiguration(), redis: redis, redisConfiguration: try await TestRedis.configuration(),
-                               keyPrefix: uniquePrefix(), logger: Logger(label: "test"))
+                               customers: CustomerStore(redis: redis, keys: KeyLayout(prefix: uniquePrefix())), logger: Logger(label: "test"))
         let registered = Set(api.buildRouter().routes.map { "\($0.method.rawValue.lowercased()) \($0.path.description)" })
         var documented: Set<String> = []
         for (path, item) in paths {

@@ -18,16 +18,19 @@ public final class AdminAPI: Sendable {
     let watcher: ConfigurationWatcher<AdminSnapshot>
     let redis: any RedisExecutor
     let store: ConfigurationStore
+    let customerStore: CustomerStore
     let idempotency: IdempotencyStore
     let scripts: QuotaScripts
     let logger: Logger
 
+    /// `customers`: the store as ``CustomerStore/open(redis:keys:changeStreamLength:)`` opened it.
     public init(configuration: AdminAPIConfiguration, redis: any RedisExecutor, redisConfiguration: RedisConfiguration,
-                keyPrefix: String, logger: Logger) throws {
+                customers: CustomerStore, logger: Logger) throws {
         self.configuration = configuration
         self.redis = redis
         self.logger = logger
-        let keys = KeyLayout(prefix: keyPrefix)
+        let keys = customers.keys
+        customerStore = customers
         store = ConfigurationStore(redis: redis, keys: keys)
         scripts = try QuotaScripts.load()
         idempotency = IdempotencyStore(redis: redis, keys: keys, retention: configuration.idempotencyRetention, wait: configuration.idempotencyWait)
@@ -41,7 +44,7 @@ public final class AdminAPI: Sendable {
 
     /// Every route: the router registers exactly these, and Docs/admin-openapi.yaml documents them.
     var routes: [AdminRoute] {
-        tierRoutes + priceRoutes
+        organizationRoutes + workspaceRoutes + keyRoutes + serviceTokenRoutes + tierRoutes + priceRoutes
     }
 
     public func buildRouter() -> Router<BasicRequestContext> {
