@@ -67,6 +67,11 @@ struct AdminContext {
             }
             FileHandle.standardError.write(Data("error: \(reason)\(error.message)\n".utf8))
             throw error.isUnavailable ? AdminExit.unavailable : AdminExit.failure
+        } catch let error as CustomerStoreError {
+            await redis.shutdown()
+            context.output.flush()
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw error.code == .invalid ? AdminExit.invalid : AdminExit.refused
         } catch let error as ConfigurationStore.StoreError {
             await redis.shutdown()
             context.output.flush()
@@ -77,6 +82,31 @@ struct AdminContext {
 
     /// The configuration now.
     func load() async throws -> ConfigurationStore.Versioned { try await store.load() }
+
+    /// The customer store (opening it migrates a deployment from before it, once).
+    func customers() async throws -> CustomerStore {
+        try await CustomerStore.open(redis: redis, keys: keys)
+    }
+
+    /// The configuration with one organisation's customers in it (none if it does not exist),
+    /// so that what takes an organisation id answers for it.
+    func load(including organization: String) async throws -> TollgateConfiguration {
+        let configuration = try await load().configuration
+        guard let tree = try await customers().tree(of: organization) else { return configuration }
+        return configuration.including(tree)
+    }
+
+    /// Tells stderr what a customer change did.
+    func announce(_ action: String) {
+        FileHandle.standardError.write(Data("customers: \(action)\n".utf8))
+    }
+
+    /// Runs an update and announces it.
+    func announcing<Value>(_ action: String, _ body: () async throws -> Value) async throws -> Value {
+        let value = try await body()
+        announce(action)
+        return value
+    }
 
     /// One audited, all-or-nothing change.
     @discardableResult

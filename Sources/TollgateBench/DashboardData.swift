@@ -44,6 +44,7 @@ struct DashboardData: AsyncParsableCommand {
             current = configuration
             return ConfigurationStore.Change(actor: "bench", action: "replace")
         }
+        _ = try await CustomerStore.open(redis: client, keys: keys)
         let scripts = try QuotaScripts.load()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var written = 0

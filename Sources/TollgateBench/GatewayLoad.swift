@@ -99,6 +99,8 @@ struct GatewayLoad: AsyncParsableCommand {
             current = configuration
             return ConfigurationStore.Change(actor: "bench", action: "replace")
         }
+        // The customers become records now (the first process to open the store would do it).
+        _ = try await CustomerStore.open(redis: redis, keys: KeyLayout(prefix: prefix))
         if let writeConfig { try configuration.encodeJSON(pretty: true).write(to: URL(fileURLWithPath: writeConfig)) }
         await redis.shutdown()
     }

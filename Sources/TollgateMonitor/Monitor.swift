@@ -10,8 +10,6 @@ public struct MonitorSnapshot: Sendable {
     public let configuration: TollgateConfiguration
     public let version: Int64
 
-    /// The organisation's budget-period timezone (its tier's), UTC if unknown.
-    public func timezone(of organization: String) -> TimeZone { configuration.timezone(of: organization) }
 }
 
 /// One monitor process: rolls the ledger up, expires abandoned holds, raises alerts. Any
@@ -26,6 +24,11 @@ public final class Monitor: Sendable {
     let metrics: MonitorMetrics
     let logger: Logger
     let alerts: AlertDelivery
+    /// Organisations this monitor has needed lately (their tier's timezone), kept current by
+    /// ``customerFeed``.
+    let customers: CustomerCache
+    let customerFeed: CustomerChangeFeed
+    let customerStore: CustomerStore
 
     public init(configuration: MonitorConfiguration, redis: any RedisExecutor, redisConfiguration: RedisConfiguration, keyPrefix: String,
                 registry: PrometheusCollectorRegistry, logger: Logger) throws {
@@ -39,6 +42,10 @@ public final class Monitor: Sendable {
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)), subscriberConfiguration: redisConfiguration,
             pollInterval: configuration.configurationPollInterval, logger: logger,
             makeSnapshot: { MonitorSnapshot(configuration: $0, version: $1) })
+        customerStore = CustomerStore(redis: redis, keys: KeyLayout(prefix: keyPrefix))
+        customers = CustomerCache(capacity: configuration.customerCacheSize)
+        customerFeed = CustomerChangeFeed(store: customerStore, cache: customers, subscriberConfiguration: redisConfiguration,
+                                          pollInterval: configuration.configurationPollInterval, logger: logger)
         alerts = AlertDelivery(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel, webhooks: configuration.webhooks,
                                attempts: configuration.webhookAttempts, initialBackoff: configuration.webhookInitialBackoff,
                                timeout: configuration.webhookTimeout, concurrency: configuration.webhookConcurrency, queueLimit: configuration.webhookQueueLimit, metrics: metrics, logger: logger)
@@ -46,7 +53,7 @@ public final class Monitor: Sendable {
 
     /// Everything the monitor runs; the caller puts them in a ServiceGroup.
     public var services: [any Service] {
-        [watcher, alerts, LedgerConsumer(monitor: self), HoldExpirer(monitor: self), AlertEvaluator(monitor: self)]
+        [watcher, customerFeed, alerts, LedgerConsumer(monitor: self), HoldExpirer(monitor: self), AlertEvaluator(monitor: self)]
     }
 
     func keys(_ snapshot: MonitorSnapshot) -> KeyLayout {
@@ -72,6 +79,19 @@ public final class Monitor: Sendable {
             try? await Task.sleep(for: .milliseconds(500))
         }
         return nil
+    }
+
+    /// The customer store in the snapshot's currency.
+    func customerStore(_ snapshot: MonitorSnapshot) -> CustomerStore {
+        var store = customerStore
+        store.currency = snapshot.configuration.settings.currency
+        return store
+    }
+
+    /// The organisation's budget-period timezone (its tier's), UTC if unknown or unreadable.
+    func timezone(of organization: String, _ snapshot: MonitorSnapshot) async -> TimeZone {
+        let found = try? await customers.organization(organization, store: customerStore(snapshot))
+        return found.map { snapshot.configuration.timezone(of: $0) } ?? TimeZone(identifier: "UTC")!
     }
 
     /// Redis' clock, with the test offset.

@@ -42,6 +42,8 @@ public struct MonitorConfiguration: Sendable {
     public var webhookQueueLimit: Int
     /// Added to Redis' clock by every script (0 in production; tests only).
     public var clockOffsetMillis: Int64
+    /// Organisations (for their timezone) the monitor's customer cache holds at most.
+    public var customerCacheSize: Int = 100_000
 
     public init(consumer: String, group: String = "rollup", batchSize: Int = 200, idlePoll: Duration = .milliseconds(100),
                 claimAfter: Duration = .seconds(30), expiryInterval: Duration = .seconds(1), alertInterval: Duration = .seconds(5),

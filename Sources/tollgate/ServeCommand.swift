@@ -44,6 +44,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Configuration poll interval in milliseconds.")
     var pollMs: Int = 250
 
+    @Option(help: "Customers (keys, workspaces, organizations, tokens) the cache holds at most, per kind (or TOLLGATE_CUSTOMER_CACHE_SIZE).")
+    var customerCacheSize: Int = Environment.value("TOLLGATE_CUSTOMER_CACHE_SIZE").flatMap { Int($0) } ?? 100_000
+
+    @Option(help: "Load every customer at start when there are at most this many API keys (0: never).")
+    var customerPreload: Int = 10_000
+
+    @Option(help: "Milliseconds an unknown api_key or token is answered from memory without asking Redis.")
+    var negativeCacheMs: Int = 5_000
+
     @Option(help: "Consecutive calls that find Redis unavailable before the circuit breaker opens.")
     var breakerThreshold: Int = 3
 
@@ -72,6 +81,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard spoolLimit >= 1_024 else { throw ValidationError("--spool-limit must be at least 1024 bytes") }
         guard (0...3_600).contains(drainSeconds) else { throw ValidationError("--drain-seconds must be between 0 and 3600") }
         guard (10...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
+        guard (100...100_000_000).contains(customerCacheSize) else { throw ValidationError("--customer-cache-size must be between 100 and 100000000") }
+        guard (0...1_000_000).contains(customerPreload) else { throw ValidationError("--customer-preload must be between 0 and 1000000") }
+        guard (0...3_600_000).contains(negativeCacheMs) else { throw ValidationError("--negative-cache-ms must be between 0 and 3600000") }
         guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
         guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
         guard spool?.isEmpty != true else { throw ValidationError("--spool must not be empty") }
@@ -101,7 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
                     breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs),
                     spoolPath: spool ?? Environment.value("TOLLGATE_SPOOL"),
                     spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs,
-                    proxy: proxy),
+                    proxy: proxy, customerCacheSize: customerCacheSize, negativeCacheTTL: .milliseconds(negativeCacheMs), customerPreload: customerPreload),
                 redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
         } catch let error as SpoolError {
             // Another process owns the spool, or it cannot be created: refuse to start.

@@ -43,8 +43,11 @@ public struct CLI: Sendable {
         try await redis.send("GET", "\(prefix):{cfg}:version").int ?? 0
     }
 
+    /// The stored configuration with every customer record in it (the `config export` view).
     public func configuration(_ redis: any RedisExecutor) async throws -> TollgateConfiguration {
-        try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: prefix)).load().configuration
+        let keys = KeyLayout(prefix: prefix)
+        let document = try await ConfigurationStore(redis: redis, keys: keys).load().configuration
+        return try await CustomerStore(redis: redis, keys: keys, currency: document.settings.currency).allCustomers(in: document)
     }
 
     public static func make(name: String = #function) async throws -> (CLI, any RedisExecutor) {

@@ -190,7 +190,10 @@ struct CLITests {
         }
         let configuration = try await cli.configuration(redis)
         #expect(Set(configuration.organizations.keys) == Set((0..<12).map { "org\($0)" }))
-        #expect(try await cli.version(redis) == start + 12)
+        // Customers are records, not the configuration document: its version stays; the
+        // customer change stream counts twelve changes.
+        #expect(try await cli.version(redis) == start)
+        #expect(try await redis.send("GET", "\(cli.prefix):{cfg}:c:seq").int == 12)
         let audit = try await cli.ok(["audit", "--limit", "100", "--action", "org create", "--json"])
         #expect(audit.components(separatedBy: "org create").count - 1 == 12)
         try await redis.deleteKeys(prefix: cli.prefix + ":")
@@ -213,9 +216,16 @@ struct CLITests {
         // The gateway can read the configuration and run decisions...
         let store = ConfigurationStore(redis: gateway, keys: KeyLayout(prefix: prefix))
         let loaded = try await store.load()
-        #expect(loaded.configuration.organizations["acme"] != nil)
+        // ...its customers, through the read-only look-up script and the change stream...
+        let lookup = try await CustomerStore(redis: gateway, keys: KeyLayout(prefix: prefix)).lookUpKey("k1")
+        let customer = try #require(lookup.key.flatMap { key in lookup.workspace.flatMap { ws in lookup.organization.map { CustomerCache.Customer(key: key, workspace: ws, organization: $0) } } })
+        #expect(customer.organization.id == "acme")
+        let feed = CustomerChangeFeed(store: CustomerStore(redis: gateway, keys: KeyLayout(prefix: prefix)), cache: CustomerCache(), subscriberConfiguration: gatewayConfiguration,
+                                      pollInterval: .seconds(60), preloadLimit: 100, logger: .quiet)
+        await feed.poll()
+        #expect(feed.isStarted && feed.cache.count > 0)
         let engine = QuotaEngine(redis: gateway, keys: KeyLayout(prefix: prefix), scripts: try QuotaScripts.load())
-        let plan = try loaded.configuration.plan(apiKey: "k1", at: Int64(Date().timeIntervalSince1970 * 1000))
+        let plan = try loaded.configuration.plan(customer, at: Int64(Date().timeIntervalSince1970 * 1000))
         let price = try loaded.configuration.price("test-model", for: plan, at: Int64(Date().timeIntervalSince1970 * 1000))
         let decision = try await engine.reserve(ReserveRequest(requestID: "r1", model: "test-model", inputTokens: 10), plan: plan, price: price, settings: loaded.configuration.settings)
         if case .allowed = decision {} else { Issue.record("the gateway user could not reserve: \(decision)") }

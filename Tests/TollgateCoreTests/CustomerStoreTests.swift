@@ -179,7 +179,7 @@ struct CustomerStoreTests {
 
         func lookUps() async throws -> Int {
             let stats = try await client.send("INFO", "commandstats").string ?? ""
-            let line = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
+            let line = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha_ro:") } ?? ""
             return Int(line.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
         }
         _ = try await store.lookUpKey("warm-up")  // loads the script (NOSCRIPT, then EVALSHA)
@@ -212,5 +212,53 @@ struct CustomerStoreTests {
         cache.reset(at: try await store.sequence())
         for index in 0..<300 { #expect(try await cache.customer(key: "k\(index)", store: store)?.key.id == "k\(index)") }
         #expect(cache.count <= 3 * 50)
+    }
+
+    /// A deployment from before the store: its document (as the old config-write left it, no
+    /// tier set) holds every customer. Two processes open the store at once: the customers
+    /// become records exactly once, the document loses them, and opening again changes nothing.
+    @Test func anOldSingleDocumentIsMigratedOnceWhenTwoOpenAtOnce() async throws {
+        let client = try await TestRedis.client(connections: 4)
+        defer { Task { await client.shutdown() } }
+        let keys = KeyLayout(prefix: uniquePrefix())
+        var legacy = TollgateConfiguration(tiers: [Tier(name: "pro", limits: Limits(tpm: 1_000)), Tier(name: "free", limits: Limits(tpm: 10))])
+        for index in 0..<1_200 {
+            legacy.organizations["o\(index)"] = Organization(id: "o\(index)", tier: index.isMultiple(of: 2) ? "pro" : "free")
+            legacy.workspaces["w\(index)"] = Workspace(id: "w\(index)", organization: "o\(index)")
+            legacy.keys["k\(index)"] = APIKey(id: "k\(index)", workspace: "w\(index)", overrides: Limits(dailyBudget: try Money(decimal: "2.50")))
+        }
+        legacy.tokens["t1"] = ServiceToken(id: "t1", name: "app", sha256: String(repeating: "cd", count: 32), createdAt: 5)
+        _ = try await client.send(.keyed("SET", keys.configurationDocument, Array(try legacy.encodeJSON())))
+        _ = try await client.send(.keyed("SET", keys.configurationVersion, 7))
+
+        async let first = CustomerStore.open(redis: client, keys: keys)
+        async let second = CustomerStore.open(redis: client, keys: keys)
+        let store = try await first
+        _ = try await second
+
+        let loaded = try await ConfigurationStore(redis: client, keys: keys).load()
+        #expect(!loaded.configuration.carriesCustomers)
+        #expect(loaded.configuration.tiers.count == 2)
+        #expect(try await store.count(.organization) == 1_200)
+        #expect(try await store.count(.key) == 1_200)
+        #expect(try await store.usage(ofTier: "pro") == 600)
+        #expect(try await store.lookUpKey("k7").organization?.id == "o7")
+        #expect(try await store.key("k7")?.overrides.dailyBudget == (try Money(decimal: "2.50")))
+        #expect(try await store.token(withHash: String(repeating: "cd", count: 32))?.id == "t1")
+        // Everything as it was: the whole-document view equals the old document.
+        #expect(try await store.allCustomers(in: loaded.configuration) == legacy)
+
+        func migrations() async throws -> Int {
+            let reply = try await client.send(.keyed("XRANGE", keys.audit, "-", "+"))
+            let entries = reply.description
+            return entries.components(separatedBy: "customers moved from the configuration document").count - 1
+        }
+        #expect(try await migrations() == 1)
+        let version = loaded.version
+        _ = try await CustomerStore.open(redis: client, keys: keys)
+        #expect(try await migrations() == 1)
+        #expect(try await ConfigurationStore(redis: client, keys: keys).load().version == version)
+        // New customers need the tiers the migration put in place.
+        try await store.createOrganization(Organization(id: "new", tier: "free"), actor: "test")
     }
 }

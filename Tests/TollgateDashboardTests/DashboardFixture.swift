@@ -55,6 +55,7 @@ struct DashboardFixture {
         let dashboard = try Dashboard(configuration: dashboardConfiguration, redis: client, redisConfiguration: redisConfiguration,
                                       keyPrefix: prefix, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         await dashboard.watcher.refresh()
+        await dashboard.customers.refresh()
         return DashboardFixture(client: client, redisConfiguration: redisConfiguration, prefix: prefix, configuration: configuration, dashboard: dashboard)
     }
 

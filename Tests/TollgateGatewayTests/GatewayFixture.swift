@@ -79,6 +79,7 @@ struct GatewayFixture {
             return ConfigurationStore.Change(actor: "test", action: "replace")
         }
         await gateway.watcher.refresh()
+        await gateway.customerFeed.poll()
         #expect(gateway.watcher.snapshot != nil)
     }
 

@@ -41,21 +41,24 @@ public struct ACLCommand: AsyncParsableCommand {
         let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
                          "+cluster|shards", "+cluster|slots", "+asking"]
         let scriptCommands = ["+get", "+set", "+hmget", "+hset", "+hscan", "+pexpire", "+zadd", "+zrem", "+xadd"]
+        // Customer records: look-ups (a read-only script), the change stream, preloading.
+        let customerReads = ["+evalsha_ro", "+xrange", "+xrevrange", "+zrange", "+zcard", "+mget", "+subscribe"]
         // Read-only by its commands: no write command is granted, and scripts run with the
         // caller's permissions, so a script it runs cannot write either. (Its key pattern is
         // not %R~: Redis checks EVALSHA's keys as read-write.)
         let dashboardRule = dashboard.map { password in
             ["ACL", "SETUSER", "\(userPrefix)-dashboard", "reset", "on", ">\(password)", "~\(prefix):*", "&\(prefix):config", "&\(prefix):events",
-             "+subscribe", "+get", "+hgetall", "+hmget", "+mget", "+exists", "+zrevrange", "+zunion", "+lrange"] + scripting
+             "&\(prefix):customers", "+get", "+hgetall", "+hmget", "+exists", "+zrevrange", "+zunion", "+lrange"] + scripting + customerReads
         }
         return [
             ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],
             ["ACL", "SETUSER", "\(userPrefix)-gateway", "reset", "on", ">\(gateway)", "%RW~\(partitions)", "%R~\(configuration)",
-             "&\(prefix):config", "&\(prefix):events", "+subscribe", "+publish", "+hincrby", "+expire"] + scripting + scriptCommands,
+             "&\(prefix):config", "&\(prefix):events", "&\(prefix):customers", "+publish", "+hincrby", "+expire"] + scripting + scriptCommands + customerReads,
             ["ACL", "SETUSER", "\(userPrefix)-monitor", "reset", "on", ">\(monitor)", "%RW~\(partitions)", "%R~\(configuration)",
-             "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "+subscribe", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
+             "&\(prefix):config", "&\(prefix):events", "&\(prefix):alerts", "&\(prefix):customers", "+publish", "+xreadgroup", "+xack", "+xautoclaim",
              "+xgroup", "+xinfo", "+xtrim", "+xrange", "+xlen", "+xpending", "+zrangebyscore", "+zcard", "+hincrby", "+hgetall", "+expire",
-             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby", "+zincrby", "+lpush", "+ltrim"] + scripting + scriptCommands,
+             "+exists", "+setnx", "+del", "+scan", "+hdel", "+unlink", "+incrby", "+zincrby", "+lpush", "+ltrim", "+zremrangebyscore"] + scripting + scriptCommands
+                + customerReads.filter { $0 != "+xrange" },
         ] + (dashboardRule.map { [$0] } ?? [])
     }
 

@@ -75,7 +75,7 @@ public struct BudgetCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
+                let configuration = try await context.load(including: selection.organization)
                 let level = try selection.level(in: configuration)
                 let timezone = configuration.timezone(of: selection.organization)
                 let quota = try await context.engine(configuration).quota(organization: selection.organization, levels: [level], timezone: timezone, settings: configuration.settings)
@@ -128,7 +128,7 @@ public struct BudgetCommand: AsyncParsableCommand {
     static func correct(_ options: AdminOptions, _ selection: LevelSelection, _ correction: Correction, amount: String?) async throws {
         let (period, reason) = (correction.period, correction.reason)
         try await AdminContext.run(options) { context in
-            let configuration = try await context.load().configuration
+            let configuration = try await context.load(including: selection.organization)
             let level = try selection.level(in: configuration, needsLimits: false)
             let credit = try amount.map { try InputParsing.money($0, currency: configuration.settings.currency, option: "--amount") }
             let timezone = configuration.timezone(of: selection.organization)

@@ -7,44 +7,52 @@ import TollgateRedis
 public struct OrgCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "org", abstract: "Manage organizations (tenants): tier, limit overrides, suspension.",
-        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self])
+        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self, Remove.self])
     public init() {}
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create an organization.")
+        static let configuration = CommandConfiguration(abstract: "Create an organization (with its first workspace and key, all or nothing, if named).")
         @OptionGroup var options: AdminOptions
         @Argument(help: "Organization id.") var id: String
         @Option(help: "Its tier.") var tier: String
         @Option(help: "Display name.") var name: String?
+        @Option(help: "Also create this workspace in it.") var workspace: String?
+        @Option(help: "Also create this API key in that workspace.") var key: String?
         @OptionGroup var limits: LimitOptions
         @Option(help: "Why, for the audit log.") var reason: String = ""
+
+        func validate() throws {
+            if key != nil && workspace == nil { throw ValidationError("--key needs --workspace") }
+        }
 
         func run() async throws {
             try await AdminContext.run(options) { context in
                 _ = try InputParsing.identifier(id, what: "the organization id")
-                try await context.change("org create \(id)", reason: reason) { configuration in
-                    guard configuration.organizations[id] == nil else { throw AdminError("organization '\(id)' already exists") }
-                    guard configuration.tiers[tier] != nil else { throw AdminError("unknown tier '\(tier)'") }
-                    let organization = Organization(id: id, name: name, tier: tier,
-                                                    overrides: try limits.apply(to: .none, currency: configuration.settings.currency))
-                    configuration.organizations[id] = organization
-                    return ("", auditJSON(organization))
-                }
+                let store = try await context.customers()
+                let organization = Organization(id: id, name: name, tier: tier, overrides: try limits.apply(to: .none, currency: store.currency))
+                let workspace = try workspace.map { Workspace(id: try InputParsing.identifier($0, what: "the workspace id"), organization: id) }
+                let key = try key.map { APIKey(id: try InputParsing.identifier($0, what: "the key id"), workspace: workspace?.id ?? "") }
+                try await store.createOrganization(organization, workspace: workspace, key: key, actor: options.actor, reason: reason)
+                context.announce("org create \(id)")
             }
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every organization.")
+        static let configuration = CommandConfiguration(abstract: "Organizations, by id (a page at a time with --after and --limit).")
         @OptionGroup var options: AdminOptions
+        @OptionGroup var page: PageOptions
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                context.output.table(["id", "name", "tier", "overrides", "suspended", "workspaces"], configuration.organizations.values.sorted { $0.id < $1.id }.map { org in
-                    ["id": org.id, "name": org.name, "tier": org.tier, "overrides": org.overrides.summary, "suspended": String(org.suspended),
-                     "workspaces": String(configuration.workspaces.values.filter { $0.organization == org.id }.count)]
-                })
+                let store = try await context.customers()
+                var rows: [[String: String]] = []
+                try await page.walk({ try await store.organizations(after: $0, limit: $1) }) { org in
+                    let workspaces = try await context.redis.send(.keyed("ZCARD", store.keys.organizationWorkspaces(org.id))).int ?? 0
+                    rows.append(["id": org.id, "name": org.name, "tier": org.tier, "overrides": org.overrides.summary, "suspended": String(org.suspended),
+                                 "workspaces": String(workspaces)])
+                }
+                context.output.table(["id", "name", "tier", "overrides", "suspended", "workspaces"], rows)
             }
         }
     }
@@ -56,13 +64,14 @@ public struct OrgCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                guard let org = configuration.organizations[id] else { throw AdminError("unknown organization '\(id)'") }
-                let workspaces = configuration.workspaces.values.filter { $0.organization == id }.map(\.id).sorted()
-                let keys = configuration.keys.values.filter { workspaces.contains($0.workspace) }.map(\.id).sorted()
+                let store = try await context.customers()
+                guard let tree = try await store.tree(of: id) else { throw AdminError("unknown organization '\(id)'") }
+                let org = tree.organization
+                let partitions = try await context.load().configuration.settings.partitions
                 context.output.record([("id", org.id), ("name", org.name), ("tier", org.tier), ("overrides", org.overrides.summary),
-                                       ("suspended", String(org.suspended)), ("partition", String(KeyLayout(partitions: configuration.settings.partitions).partition(of: id))),
-                                       ("workspaces", workspaces.joined(separator: ",")), ("keys", keys.joined(separator: ","))])
+                                       ("suspended", String(org.suspended)), ("partition", String(KeyLayout(partitions: partitions).partition(of: id))),
+                                       ("workspaces", tree.workspaces.map(\.id).sorted().joined(separator: ",")),
+                                       ("keys", tree.keys.map(\.id).sorted().joined(separator: ","))])
             }
         }
     }
@@ -78,18 +87,13 @@ public struct OrgCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                try await context.change("org set \(id)", reason: reason) { configuration in
-                    guard var org = configuration.organizations[id] else { throw AdminError("unknown organization '\(id)'") }
-                    let old = org
-                    if let tier {
-                        guard configuration.tiers[tier] != nil else { throw AdminError("unknown tier '\(tier)'") }
-                        org.tier = tier
+                let store = try await context.customers()
+                _ = try await context.announcing("org set \(id)") {
+                    try await store.updateOrganization(id, actor: options.actor, reason: reason) { org in
+                        if let tier { org.tier = tier }
+                        if let name { org.name = name }
+                        org.overrides = try limits.apply(to: org.overrides, currency: store.currency)
                     }
-                    if let name { org.name = name }
-                    org.overrides = try limits.apply(to: org.overrides, currency: configuration.settings.currency)
-                    guard org != old else { return nil }
-                    configuration.organizations[id] = org
-                    return (auditJSON(old), auditJSON(org))
                 }
             }
         }
@@ -100,7 +104,7 @@ public struct OrgCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: true, reason: reason) }
+        func run() async throws { try await setSuspended(true, options, .organization, id: id, reason: reason) }
     }
 
     struct Resume: AsyncParsableCommand {
@@ -108,11 +112,15 @@ public struct OrgCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: false, reason: reason) }
+        func run() async throws { try await setSuspended(false, options, .organization, id: id, reason: reason) }
     }
 
-    static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await setSuspended(suspended, options, command: "org", noun: "organization", id: id, in: \.organizations, reason: reason)
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete an organization with all its workspaces and keys.")
+        @OptionGroup var options: AdminOptions
+        @Argument var id: String
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+        func run() async throws { try await remove(options, .organization, id: id, reason: reason) }
     }
 }
 
@@ -120,7 +128,7 @@ public struct OrgCommand: AsyncParsableCommand {
 public struct WorkspaceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "workspace", abstract: "Manage workspaces: an organization's teams or products, optionally with their own tier.",
-        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self])
+        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self, Remove.self])
     public init() {}
 
     struct Create: AsyncParsableCommand {
@@ -136,15 +144,11 @@ public struct WorkspaceCommand: AsyncParsableCommand {
         func run() async throws {
             try await AdminContext.run(options) { context in
                 _ = try InputParsing.identifier(id, what: "the workspace id")
-                try await context.change("workspace create \(id)", reason: reason) { configuration in
-                    guard configuration.workspaces[id] == nil else { throw AdminError("workspace '\(id)' already exists") }
-                    guard configuration.organizations[organization] != nil else { throw AdminError("unknown organization '\(organization)'") }
-                    if let tier, configuration.tiers[tier] == nil { throw AdminError("unknown tier '\(tier)'") }
-                    let workspace = Workspace(id: id, organization: organization, name: name, tier: tier,
-                                              overrides: try limits.apply(to: .none, currency: configuration.settings.currency))
-                    configuration.workspaces[id] = workspace
-                    return ("", auditJSON(workspace))
-                }
+                let store = try await context.customers()
+                let workspace = Workspace(id: id, organization: organization, name: name, tier: tier,
+                                          overrides: try limits.apply(to: .none, currency: store.currency))
+                try await store.createWorkspace(workspace, actor: options.actor, reason: reason)
+                context.announce("workspace create \(id)")
             }
         }
     }
@@ -153,13 +157,16 @@ public struct WorkspaceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Workspaces, of one organization or all.")
         @OptionGroup var options: AdminOptions
         @Option(name: .customLong("org"), help: "Only this organization's.") var organization: String?
+        @OptionGroup var page: PageOptions
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                let rows = configuration.workspaces.values.filter { organization == nil || $0.organization == organization }.sorted { $0.id < $1.id }.map { ws in
-                    ["id": ws.id, "organization": ws.organization, "name": ws.name, "tier": ws.tier ?? "-", "overrides": ws.overrides.summary,
-                     "suspended": String(ws.suspended), "keys": String(configuration.keys.values.filter { $0.workspace == ws.id }.count)]
+                let store = try await context.customers()
+                var rows: [[String: String]] = []
+                try await page.walk({ try await store.workspaces(of: organization, after: $0, limit: $1) }) { ws in
+                    let keys = try await context.redis.send(.keyed("ZCARD", store.keys.workspaceKeys(ws.id))).int ?? 0
+                    rows.append(["id": ws.id, "organization": ws.organization, "name": ws.name, "tier": ws.tier ?? "-", "overrides": ws.overrides.summary,
+                                 "suspended": String(ws.suspended), "keys": String(keys)])
                 }
                 context.output.table(["id", "organization", "name", "tier", "overrides", "suspended", "keys"], rows)
             }
@@ -173,11 +180,12 @@ public struct WorkspaceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                guard let ws = configuration.workspaces[id] else { throw AdminError("unknown workspace '\(id)'") }
+                let store = try await context.customers()
+                guard let ws = try await store.workspace(id) else { throw AdminError("unknown workspace '\(id)'") }
+                var keys: [String] = []
+                try await store.each({ try await store.keys(ofWorkspace: id, after: $0, limit: 1_000) }) { keys.append($0.id) }
                 context.output.record([("id", ws.id), ("organization", ws.organization), ("name", ws.name), ("tier", ws.tier ?? "-"),
-                                       ("overrides", ws.overrides.summary), ("suspended", String(ws.suspended)),
-                                       ("keys", configuration.keys.values.filter { $0.workspace == id }.map(\.id).sorted().joined(separator: ","))])
+                                       ("overrides", ws.overrides.summary), ("suspended", String(ws.suspended)), ("keys", keys.joined(separator: ","))])
             }
         }
     }
@@ -193,18 +201,13 @@ public struct WorkspaceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                try await context.change("workspace set \(id)", reason: reason) { configuration in
-                    guard var ws = configuration.workspaces[id] else { throw AdminError("unknown workspace '\(id)'") }
-                    let old = ws
-                    if let tier {
-                        if tier != "none", configuration.tiers[tier] == nil { throw AdminError("unknown tier '\(tier)'") }
-                        ws.tier = tier == "none" ? nil : tier
+                let store = try await context.customers()
+                _ = try await context.announcing("workspace set \(id)") {
+                    try await store.updateWorkspace(id, actor: options.actor, reason: reason) { ws in
+                        if let tier { ws.tier = tier == "none" ? nil : tier }
+                        if let name { ws.name = name }
+                        ws.overrides = try limits.apply(to: ws.overrides, currency: store.currency)
                     }
-                    if let name { ws.name = name }
-                    ws.overrides = try limits.apply(to: ws.overrides, currency: configuration.settings.currency)
-                    guard ws != old else { return nil }
-                    configuration.workspaces[id] = ws
-                    return (auditJSON(old), auditJSON(ws))
                 }
             }
         }
@@ -215,7 +218,7 @@ public struct WorkspaceCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: true, reason: reason) }
+        func run() async throws { try await setSuspended(true, options, .workspace, id: id, reason: reason) }
     }
 
     struct Resume: AsyncParsableCommand {
@@ -223,11 +226,15 @@ public struct WorkspaceCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: false, reason: reason) }
+        func run() async throws { try await setSuspended(false, options, .workspace, id: id, reason: reason) }
     }
 
-    static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await setSuspended(suspended, options, command: "workspace", noun: "workspace", id: id, in: \.workspaces, reason: reason)
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete a workspace with all its keys.")
+        @OptionGroup var options: AdminOptions
+        @Argument var id: String
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+        func run() async throws { try await remove(options, .workspace, id: id, reason: reason) }
     }
 }
 
@@ -235,7 +242,7 @@ public struct WorkspaceCommand: AsyncParsableCommand {
 public struct KeyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Manage API keys: the ids app servers name in each request.",
-        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self])
+        subcommands: [Create.self, List.self, Show.self, Set.self, Suspend.self, Resume.self, Remove.self])
     public init() {}
 
     struct Create: AsyncParsableCommand {
@@ -251,14 +258,11 @@ public struct KeyCommand: AsyncParsableCommand {
         func run() async throws {
             try await AdminContext.run(options) { context in
                 let keyID = try id.map { try InputParsing.identifier($0, what: "the key id") } ?? "key_" + randomToken(length: 20)
-                try await context.change("key create \(keyID)", reason: reason) { configuration in
-                    guard configuration.keys[keyID] == nil else { throw AdminError("key '\(keyID)' already exists") }
-                    guard configuration.workspaces[workspace] != nil else { throw AdminError("unknown workspace '\(workspace)'") }
-                    let key = APIKey(id: keyID, workspace: workspace, name: name, overrides: try limits.apply(to: .none, currency: configuration.settings.currency),
-                                     allowedModels: InputParsing.list(allowedModels))
-                    configuration.keys[keyID] = key
-                    return ("", auditJSON(key))
-                }
+                let store = try await context.customers()
+                let key = APIKey(id: keyID, workspace: workspace, name: name, overrides: try limits.apply(to: .none, currency: store.currency),
+                                 allowedModels: InputParsing.list(allowedModels))
+                try await store.createKey(key, actor: options.actor, reason: reason)
+                context.announce("key create \(keyID)")
                 context.output.record([("id", keyID), ("workspace", workspace)])
             }
         }
@@ -269,17 +273,19 @@ public struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Option(help: "Only this workspace's.") var workspace: String?
         @Option(name: .customLong("org"), help: "Only this organization's.") var organization: String?
+        @OptionGroup var page: PageOptions
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                let rows = configuration.keys.values.filter { key in
-                    (workspace == nil || key.workspace == workspace)
-                        && (organization == nil || configuration.workspaces[key.workspace]?.organization == organization)
-                }.sorted { $0.id < $1.id }.map { key in
-                    ["id": key.id, "workspace": key.workspace, "organization": configuration.workspaces[key.workspace]?.organization ?? "?",
-                     "name": key.name, "overrides": key.overrides.summary, "allowed_models": key.allowedModels?.joined(separator: ",") ?? "all",
-                     "suspended": String(key.suspended)]
+                let store = try await context.customers()
+                var rows: [[String: String]] = []
+                var owners: [String: String] = [:]
+                try await page.walk({ try await store.keys(ofWorkspace: workspace, organization: organization, after: $0, limit: $1) }) { key in
+                    if owners[key.workspace] == nil { owners[key.workspace] = try await store.workspace(key.workspace)?.organization ?? "?" }
+                    if let organization, workspace != nil, owners[key.workspace] != organization { return }
+                    rows.append(["id": key.id, "workspace": key.workspace, "organization": owners[key.workspace] ?? "?",
+                                 "name": key.name, "overrides": key.overrides.summary, "allowed_models": key.allowedModels?.joined(separator: ",") ?? "all",
+                                 "suspended": String(key.suspended)])
                 }
                 context.output.table(["id", "workspace", "organization", "name", "overrides", "allowed_models", "suspended"], rows)
             }
@@ -293,9 +299,10 @@ public struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                guard let key = configuration.keys[id] else { throw AdminError("unknown key '\(id)'") }
-                context.output.record([("id", key.id), ("workspace", key.workspace), ("organization", configuration.workspaces[key.workspace]?.organization ?? "?"),
+                let store = try await context.customers()
+                let lookup = try await store.lookUpKey(id)
+                guard Identifier.isValid(id), let key = lookup.key else { throw AdminError("unknown key '\(id)'") }
+                context.output.record([("id", key.id), ("workspace", key.workspace), ("organization", lookup.workspace?.organization ?? "?"),
                                        ("name", key.name), ("overrides", key.overrides.summary),
                                        ("allowed_models", key.allowedModels?.joined(separator: ",") ?? "all"), ("suspended", String(key.suspended))])
             }
@@ -313,15 +320,13 @@ public struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                try await context.change("key set \(id)", reason: reason) { configuration in
-                    guard var key = configuration.keys[id] else { throw AdminError("unknown key '\(id)'") }
-                    let old = key
-                    if let name { key.name = name }
-                    if let allowedModels { key.allowedModels = allowedModels == "all" ? nil : InputParsing.list(allowedModels) }
-                    key.overrides = try limits.apply(to: key.overrides, currency: configuration.settings.currency)
-                    guard key != old else { return nil }
-                    configuration.keys[id] = key
-                    return (auditJSON(old), auditJSON(key))
+                let store = try await context.customers()
+                _ = try await context.announcing("key set \(id)") {
+                    try await store.updateKey(id, actor: options.actor, reason: reason) { key in
+                        if let name { key.name = name }
+                        if let allowedModels { key.allowedModels = allowedModels == "all" ? nil : InputParsing.list(allowedModels) }
+                        key.overrides = try limits.apply(to: key.overrides, currency: store.currency)
+                    }
                 }
             }
         }
@@ -332,7 +337,7 @@ public struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: true, reason: reason) }
+        func run() async throws { try await setSuspended(true, options, .key, id: id, reason: reason) }
     }
 
     struct Resume: AsyncParsableCommand {
@@ -340,11 +345,38 @@ public struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Argument var id: String
         @Option(help: "Why, for the audit log.") var reason: String = ""
-        func run() async throws { try await suspension(options, id: id, suspended: false, reason: reason) }
+        func run() async throws { try await setSuspended(false, options, .key, id: id, reason: reason) }
     }
 
-    static func suspension(_ options: AdminOptions, id: String, suspended: Bool, reason: String) async throws {
-        try await setSuspended(suspended, options, command: "key", noun: "key", id: id, in: \.keys, reason: reason)
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete an API key.")
+        @OptionGroup var options: AdminOptions
+        @Argument var id: String
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+        func run() async throws { try await remove(options, .key, id: id, reason: reason) }
+    }
+}
+
+/// `--after` and `--limit` of list commands: without them, every entity (page by page).
+struct PageOptions: ParsableArguments {
+    @Option(help: "Start after this id (the last one of a previous page).") var after: String?
+    @Option(help: "At most this many (default: all).") var limit: Int?
+
+    func validate() throws {
+        if let limit, !(1...1_000_000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000000") }
+    }
+
+    /// Calls `body` for each entity of the list, in id order, within `--after`/`--limit`.
+    func walk<Item: Sendable>(_ list: (String?, Int) async throws -> Page<Item>, _ body: (Item) async throws -> Void) async throws {
+        var after = self.after
+        var left = limit ?? .max
+        while left > 0 {
+            let page = try await list(after, min(left, CustomerStore.maximumPageSize))
+            for item in page.items { try await body(item) }
+            left -= page.items.count
+            guard let next = page.next else { return }
+            after = next
+        }
     }
 }
 
@@ -355,28 +387,26 @@ func randomToken(length: Int) -> String {
     return String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
 }
 
-/// What `suspend` and `resume` change on an organization, a workspace or a key.
-protocol Suspendable {
-    var suspended: Bool { get set }
+/// Suspends or resumes one organization, workspace or key as an audited change; nothing is
+/// written when it is already in that state.
+func setSuspended(_ suspended: Bool, _ options: AdminOptions, _ kind: CustomerKind, id: String, reason: String) async throws {
+    try await AdminContext.run(options) { context in
+        let store = try await context.customers()
+        if try await store.setSuspended(suspended, kind, id, actor: options.actor, reason: reason) {
+            context.announce("\(kind == .organization ? "org" : kind.noun) \(suspended ? "suspend" : "resume") \(id)")
+        }
+    }
 }
 
-extension Organization: Suspendable {}
-extension Workspace: Suspendable {}
-extension APIKey: Suspendable {}
-
-/// Suspends or resumes one subject as an audited change; nothing is written when it is
-/// already in that state.
-func setSuspended<Subject: Suspendable>(
-    _ suspended: Bool, _ options: AdminOptions, command: String, noun: String, id: String,
-    in subjects: WritableKeyPath<TollgateConfiguration, [String: Subject]>, reason: String
-) async throws {
+func remove(_ options: AdminOptions, _ kind: CustomerKind, id: String, reason: String) async throws {
     try await AdminContext.run(options) { context in
-        try await context.change("\(command) \(suspended ? "suspend" : "resume") \(id)", reason: reason) { configuration in
-            guard var subject = configuration[keyPath: subjects][id] else { throw AdminError("unknown \(noun) '\(id)'") }
-            guard subject.suspended != suspended else { return nil }
-            subject.suspended = suspended
-            configuration[keyPath: subjects][id] = subject
-            return ("{\"suspended\":\(!suspended)}", "{\"suspended\":\(suspended)}")
+        let store = try await context.customers()
+        switch kind {
+        case .organization: try await store.deleteOrganization(id, actor: options.actor, reason: reason)
+        case .workspace: try await store.deleteWorkspace(id, actor: options.actor, reason: reason)
+        case .key: try await store.deleteKey(id, actor: options.actor, reason: reason)
+        case .token: try await store.deleteToken(id, actor: options.actor, reason: reason)
         }
+        context.announce("\(kind == .organization ? "org" : kind.noun) rm \(id)")
     }
 }

@@ -32,8 +32,8 @@ public struct DashboardTokenCommand: AsyncParsableCommand {
                 let hash = SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
                 let now = try await context.now()
                 let scope = DashboardToken.Scope(rawValue: scope)!
+                if let organization, try await context.customers().organization(organization) == nil { throw AdminError("unknown organization '\(organization)'") }
                 try await context.change("dashboard-token create \(id)", reason: reason) { configuration in
-                    if let organization, configuration.organizations[organization] == nil { throw AdminError("unknown organization '\(organization)'") }
                     configuration.dashboardTokens[id] = DashboardToken(id: id, name: name, sha256: hash, scope: scope, organization: organization, createdAt: now)
                     // The audit log never sees the secret, nor its hash.
                     return ("", "{\"id\":\"\(id)\",\"name\":\(Output.jsonString(name)),\"scope\":\"\(scope.rawValue)\",\"organization\":\(Output.jsonString(organization ?? ""))}")

@@ -19,10 +19,16 @@ public struct StatusCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await AdminContext.run(options) { context in
-            let configuration = try await context.load().configuration
-            let engine = try context.engine(configuration)
+            let document = try await context.load().configuration
+            let engine = try context.engine(document)
+            let store = try await context.customers()
+            var ids: [String] = organization.map { [$0] } ?? []
+            if organization == nil { try await store.each({ try await store.organizations(after: $0, limit: 1_000) }) { ids.append($0.id) } }
             var rows: [[String: String]] = []
-            for org in configuration.organizations.values.sorted(by: { $0.id < $1.id }) where organization == nil || org.id == organization {
+            for id in ids {
+                guard let tree = try await store.tree(of: id) else { continue }
+                let configuration = document.including(tree)
+                let org = tree.organization
                 let users = configuration.userCapTiers(of: org.id).isEmpty ? [] : try await engine.users(organization: org.id)
                 guard let governed = configuration.governedLevels(of: org.id, users: users) else { continue }
                 let quota = try await engine.quota(organization: org.id, levels: governed.map(\.level), timezone: configuration.timezone(of: org.id),

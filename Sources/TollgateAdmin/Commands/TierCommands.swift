@@ -90,11 +90,14 @@ public struct TierCommand: AsyncParsableCommand {
         func run() async throws {
             try await AdminContext.run(options) { context in
                 let configuration = try await context.load().configuration
+                let counts = try await context.redis.send(.keyed("HGETALL", context.keys.tierUse)).array ?? []
+                var usage: [String: Int64] = [:]
+                for index in stride(from: 0, to: counts.count - 1, by: 2) { usage[counts[index].string ?? ""] = counts[index + 1].int }
                 context.output.table(["name", "limits", "user_caps", "failure_mode", "timezone", "used_by"],
                                      configuration.tiers.values.sorted { $0.name < $1.name }.map { tier in
                     ["name": tier.name, "limits": tier.limits.summary,
                      "user_caps": tier.userCaps.map { Limits(tpm: $0.tpm, dailyBudget: $0.dailySpend).summary } ?? "-",
-                     "failure_mode": tier.failureMode.rawValue, "timezone": tier.timezone, "used_by": String(configuration.users(ofTier: tier.name).count)]
+                     "failure_mode": tier.failureMode.rawValue, "timezone": tier.timezone, "used_by": String(usage[tier.name] ?? 0)]
                 })
             }
         }
@@ -119,7 +122,7 @@ public struct TierCommand: AsyncParsableCommand {
                     ("cache_hit_alert", tier.cacheHitAlertPercent.map { "below \($0)% after \(tier.cacheHitAlertMinimumRequests) requests" } ?? "off"),
                     ("failure_mode", tier.failureMode.rawValue), ("timezone", tier.timezone),
                     ("fallback_price", tier.fallbackPrice.map { "input=\($0.decimal($0.input)) output=\($0.decimal($0.output))" } ?? "none"),
-                    ("used_by", configuration.users(ofTier: name).joined(separator: ", ")),
+                    ("used_by", "\(try await context.customers().usage(ofTier: name)) organizations or workspaces"),
                 ])
             }
         }
@@ -133,6 +136,9 @@ public struct TierCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
+                // config-write refuses too, atomically, if one starts using it meanwhile.
+                let users = try await context.customers().usage(ofTier: name)
+                guard users == 0 else { throw AdminError("tier '\(name)' is in use by \(users) organizations or workspaces") }
                 try await context.change("tier rm \(name)", reason: reason) { configuration in try configuration.removeTier(name) }
             }
         }

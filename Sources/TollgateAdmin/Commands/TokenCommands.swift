@@ -24,14 +24,12 @@ public struct TokenCommand: AsyncParsableCommand {
                 let id = "tok_" + randomToken(length: 12)
                 let hash = SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
                 let now = try await context.now()
-                try await context.change("token create \(id)", reason: reason) { configuration in
-                    let orgs = InputParsing.list(organizations)
-                    for org in orgs ?? [] where configuration.organizations[org] == nil { throw AdminError("unknown organization '\(org)'") }
-                    let token = ServiceToken(id: id, name: name, sha256: hash, organizations: orgs, createdAt: now)
-                    configuration.tokens[id] = token
-                    // The audit log never sees the secret, nor its hash.
-                    return ("", "{\"id\":\"\(id)\",\"name\":\(Output.jsonString(name)),\"organizations\":\"\(orgs?.joined(separator: ",") ?? "all")\"}")
-                }
+                let store = try await context.customers()
+                let orgs = InputParsing.list(organizations)
+                for org in orgs ?? [] where try await store.organization(org) == nil { throw AdminError("unknown organization '\(org)'") }
+                // The audit log never sees the secret, nor its hash.
+                try await store.createToken(ServiceToken(id: id, name: name, sha256: hash, organizations: orgs, createdAt: now), actor: options.actor, reason: reason)
+                context.announce("token create \(id)")
                 context.output.record([("id", id), ("name", name), ("secret", secret)])
                 FileHandle.standardError.write(Data("keep the secret now: it is not stored and cannot be shown again\n".utf8))
             }
@@ -44,8 +42,10 @@ public struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let configuration = try await context.load().configuration
-                context.output.table(["id", "name", "organizations", "created_at", "revoked"], configuration.tokens.values.sorted { $0.createdAt < $1.createdAt }.map { token in
+                let store = try await context.customers()
+                var tokens: [ServiceToken] = []
+                try await store.each({ try await store.tokens(after: $0, limit: 1_000) }) { tokens.append($0) }
+                context.output.table(["id", "name", "organizations", "created_at", "revoked"], tokens.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map { token in
                     ["id": token.id, "name": token.name, "organizations": token.organizations?.joined(separator: ",") ?? "all",
                      "created_at": Timestamp.format(token.createdAt), "revoked": String(token.revoked)]
                 })
@@ -61,12 +61,9 @@ public struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                try await context.change("token revoke \(id)", reason: reason) { configuration in
-                    guard var token = configuration.tokens[id] else { throw AdminError("unknown token '\(id)'") }
-                    guard !token.revoked else { return nil }
-                    token.revoked = true
-                    configuration.tokens[id] = token
-                    return ("{\"revoked\":false}", "{\"revoked\":true}")
+                let store = try await context.customers()
+                _ = try await context.announcing("token revoke \(id)") {
+                    try await store.updateToken(id, actor: options.actor, reason: reason, action: "token revoke \(id)") { $0.revoked = true }
                 }
             }
         }

@@ -39,10 +39,12 @@ public struct UsageCommand: AsyncParsableCommand {
     static func rows(_ context: AdminContext, _ range: Range) async throws -> [(String, String, RollupDimensions, UsageTotals)] {
         let configuration = try await context.load().configuration
         let keys = KeyLayout(prefix: context.options.prefix, partitions: configuration.settings.partitions)
-        if let organization = range.organization, configuration.organizations[organization] == nil {
+        let store = try await context.customers()
+        if let organization = range.organization, try await store.organization(organization) == nil {
             throw AdminError("unknown organization '\(organization)'")
         }
-        let organizations = range.organization.map { [$0] } ?? configuration.organizations.keys.sorted()
+        var organizations = range.organization.map { [$0] } ?? []
+        if range.organization == nil { try await store.each({ try await store.organizations(after: $0, limit: 1_000) }) { organizations.append($0.id) } }
         let days = try range.days()
         var result: [(String, String, RollupDimensions, UsageTotals)] = []
         for organization in organizations {

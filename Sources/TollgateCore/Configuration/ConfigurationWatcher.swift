@@ -77,7 +77,15 @@ public final class ConfigurationWatcher<Snapshot: Sendable>: Service, Sendable {
             let received = Int64(Date().timeIntervalSince1970 * 1000)
             clockOffset.store(redisTime - (sent + received) / 2, ordering: .relaxed)
             if let known = self.version, known == version { return }
-            let loaded = try await store.load()
+            var loaded = try await store.load()
+            if loaded.configuration.carriesCustomers {
+                // A document from before the customer store, or one `config import` wrote: its
+                // customers become records first (every process may do it; they agree).
+                let customers = CustomerStore(redis: store.redis, keys: store.keys, currency: loaded.configuration.settings.currency)
+                try await customers.replaceCustomers(with: loaded, actor: "tollgate", action: "customers moved from the configuration document to records")
+                loaded = try await store.load()
+                if loaded.configuration.carriesCustomers { return }
+            }
             let snapshot = makeSnapshot(loaded.configuration, loaded.version)
             let swapped = current.withLock { value -> Bool in
                 guard value == nil || value!.version < loaded.version else { return false }

@@ -74,7 +74,7 @@ public struct TollgateConfiguration: Sendable, Hashable {
         for token in dashboardTokens.values.sorted(by: { $0.id < $1.id }) {
             switch (token.scope, token.organization) {
             case (.customer, nil): problems.append("dashboard token \(token.id): a customer token needs its organization")
-            case (.customer, let organization?) where organizations[organization] == nil:
+            case (.customer, let organization?) where carriesCustomers && organizations[organization] == nil:
                 problems.append("dashboard token \(token.id): unknown organization '\(organization)'")
             case (.operator, .some): problems.append("dashboard token \(token.id): an operator token has no organization")
             default: break
@@ -94,6 +94,17 @@ public struct TollgateConfiguration: Sendable, Hashable {
     /// document has none once migrated; processes read customers from ``CustomerStore``.
     public var carriesCustomers: Bool {
         !organizations.isEmpty || !workspaces.isEmpty || !keys.isEmpty || !tokens.isEmpty
+    }
+
+    /// This configuration carrying one organisation's customers (read from the store), so that
+    /// what takes an organisation id (``timezone(of:)-(String)``, ``governedLevels(of:users:)-(String,_)``,
+    /// ``userCapTiers(of:)-(String)``) answers for it.
+    public func including(_ tree: CustomerTree) -> TollgateConfiguration {
+        var copy = self
+        copy.organizations[tree.organization.id] = tree.organization
+        for workspace in tree.workspaces { copy.workspaces[workspace.id] = workspace }
+        for key in tree.keys { copy.keys[key.id] = key }
+        return copy
     }
 
     /// This configuration without its customer lists.

@@ -141,6 +141,19 @@ public final class CustomerCache: Sendable {
         }
     }
 
+    /// An organisation (the monitor needs its tier's timezone): from memory, or read and kept.
+    public func organization(_ id: String, store: CustomerStore) async throws -> Organization? {
+        if let known = state.withLock({ $0.organizations.get(id) }) { return known }
+        let (organization, sequence) = try await store.lookUpOrganization(id)
+        if let organization {
+            state.withLock { state in
+                guard let applied = state.applied, sequence >= applied else { return }
+                state.organizations.insert(id, organization)
+            }
+        }
+        return organization
+    }
+
     // MARK: Applying changes (the feed)
 
     /// The last change applied, nil before the feed started.

@@ -13,6 +13,8 @@ public final class CustomerChangeFeed: Service, Sendable {
     public let cache: CustomerCache
     let subscriberConfiguration: RedisConfiguration
     let pollInterval: Duration
+    let preloadLimit: Int
+    let startsWhen: @Sendable () -> Bool
     let logger: Logger
     private let position = Mutex<Position>(Position())
 
@@ -24,7 +26,16 @@ public final class CustomerChangeFeed: Service, Sendable {
         var stalls = 0
     }
 
-    public init(store: CustomerStore, cache: CustomerCache, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, logger: Logger) {
+    /// - Parameter preloadLimit: when the store holds at most this many API keys (and tokens),
+    ///   every one is loaded at start, so a small deployment's gateway knows all its customers
+    ///   (their tiers' failure modes included) even if Redis goes away right after it started.
+    ///   Bounded: a larger store preloads nothing.
+    /// - Parameter startsWhen: the feed starts (and preloads) only once this is true — a gateway
+    ///   waits for its configuration, which comes after a first start's migration of customers.
+    public init(store: CustomerStore, cache: CustomerCache, subscriberConfiguration: RedisConfiguration, pollInterval: Duration,
+                preloadLimit: Int = 0, startsWhen: @escaping @Sendable () -> Bool = { true }, logger: Logger) {
+        self.startsWhen = startsWhen
+        self.preloadLimit = min(preloadLimit, cache.capacity / 2)
         self.store = store
         self.cache = cache
         self.subscriberConfiguration = subscriberConfiguration
@@ -67,7 +78,10 @@ public final class CustomerChangeFeed: Service, Sendable {
     /// Reads what changed since the last read and applies it; starts first if needed.
     public func poll() async {
         do {
-            if !isStarted { try await start() }
+            if !isStarted {
+                guard startsWhen() else { return }
+                try await start()
+            }
             while try await readBatch() {}
         } catch {
             logger.warning("customer change feed read failed; catching up on the next poll", metadata: ["customers.error": "\(error)"])
@@ -82,8 +96,33 @@ public final class CustomerChangeFeed: Service, Sendable {
         ])
         let last = try Self.entries(try replies[0].get()).first
         let sequence = try replies[1].get().int ?? 0
-        cache.reset(at: last?.change.sequence ?? sequence)
+        let start = last?.change.sequence ?? sequence
+        cache.reset(at: start)
+        if preloadLimit > 0 { try await preload(at: start) }
         position.withLock { $0 = Position(lastID: last?.id ?? "0-0", started: true) }
+    }
+
+    /// Loads every key (with its workspace and organisation) and every token, if there are at
+    /// most ``preloadLimit`` of each. Kept as of `sequence`: changes after it invalidate them.
+    func preload(at sequence: Int64) async throws {
+        if try await store.count(.key) <= preloadLimit {
+            var keys: [APIKey] = []
+            try await store.each({ try await self.store.keys(after: $0, limit: CustomerStore.maximumPageSize) }) { keys.append($0) }
+            let workspaces: [Workspace] = try await store.records(.workspace, Array(Set(keys.map(\.workspace))).sorted())
+            let organizations: [Organization] = try await store.records(.organization, Array(Set(workspaces.map(\.organization))).sorted())
+            let workspaceByID = Dictionary(workspaces.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+            let organizationByID = Dictionary(organizations.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+            for key in keys {
+                let workspace = workspaceByID[key.workspace]
+                cache.keep(CustomerStore.KeyLookup(key: key, workspace: workspace, organization: workspace.flatMap { organizationByID[$0.organization] },
+                                                   sequence: sequence), id: key.id)
+            }
+        }
+        if try await store.count(.token) <= preloadLimit {
+            try await store.each({ try await self.store.tokens(after: $0, limit: CustomerStore.maximumPageSize) }) {
+                self.cache.keep(token: $0, sha256: $0.sha256, sequence: sequence)
+            }
+        }
     }
 
     /// One batch; true when there may be more.

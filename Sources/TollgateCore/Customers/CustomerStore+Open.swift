@@ -25,7 +25,10 @@ extension CustomerStore {
     /// Makes sure the set of tier names matches `loaded` (written by config-write since this
     /// version; an older deployment's document may predate it).
     func prepare(_ loaded: ConfigurationStore.Versioned) async throws {
-        // Step 2 (gateways reading the store) moves a document's customers to records here.
+        if loaded.configuration.carriesCustomers {
+            try await replaceCustomers(with: loaded, actor: "tollgate", action: "customers moved from the configuration document to records")
+            return
+        }
         let exists = try await redis.send(.keyed("EXISTS", keys.tierNames)).int ?? 0
         if exists == 0 && !loaded.configuration.tiers.isEmpty {
             try await write([versionGuard(loaded.version), try operation(.put, .organization, "", loaded.configuration.tiers.keys.sorted()).as(.tiers)],

@@ -60,16 +60,24 @@ public struct CustomerStore: Sendable {
     }
 
     public func lookUpKey(_ id: String) async throws -> KeyLookup {
-        let reply = try await redis.run(try Self.scripts.get().read, keys: [keys.customerSequence], arguments: [keys.customerPrefix, "k", id])
+        let reply = try await redis.send(.evalshaReadOnly(try Self.scripts.get().read, keys: [keys.customerSequence], arguments: [keys.customerPrefix, "k", id]))
         guard let parts = reply.array, parts.count == 4, let sequence = parts[0].int else { throw unexpected("customer-read", reply) }
         return KeyLookup(key: try decode(APIKey.self, parts[1]), workspace: try decode(Workspace.self, parts[2]),
                          organization: try decode(Organization.self, parts[3]), sequence: sequence)
     }
 
     public func lookUpToken(sha256: String) async throws -> (token: ServiceToken?, sequence: Int64) {
-        let reply = try await redis.run(try Self.scripts.get().read, keys: [keys.customerSequence], arguments: [keys.customerPrefix, "t", sha256])
+        let reply = try await redis.send(.evalshaReadOnly(try Self.scripts.get().read, keys: [keys.customerSequence], arguments: [keys.customerPrefix, "t", sha256]))
         guard let parts = reply.array, parts.count == 2, let sequence = parts[0].int else { throw unexpected("customer-read", reply) }
         return (try decode(ServiceToken.self, parts[1]), sequence)
+    }
+
+    /// An organisation with the change sequence number it is at least as new as (the sequence is
+    /// read first, then the record, in one pipeline).
+    public func lookUpOrganization(_ id: String) async throws -> (organization: Organization?, sequence: Int64) {
+        guard Identifier.isValid(id) else { return (nil, 0) }
+        let replies = await redis.pipeline([.keyed("GET", keys.customerSequence), .keyed("GET", keys.customerRecord(.organization, id))])
+        return (try decode(Organization.self, try replies[1].get()), try replies[0].get().int ?? 0)
     }
 
     /// An organisation with all its workspaces and keys (for alerts, status and reports:

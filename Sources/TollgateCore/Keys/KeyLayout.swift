@@ -128,6 +128,9 @@ public struct KeyLayout: Sendable, Hashable {
     public func alertLog(organization: String) -> String {
         "\(tag(partition(of: organization))):alog:\(organization)"
     }
+    /// Organisations with ledger activity in a partition, scored by when (ms): the ones the
+    /// monitor's alert evaluation looks at.
+    public func activeOrganizations(partition: Int) -> String { "\(tag(partition)):active" }
 
     /// Marks an alert as fired for its subject, threshold and period.
     public func alertMarker(organization: String, name: String) -> String {

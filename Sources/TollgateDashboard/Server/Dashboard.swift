@@ -25,6 +25,7 @@ public final class Dashboard: Sendable {
     let scripts: QuotaScripts
     let live: LiveFeed
     let logger: Logger
+    let customers: DashboardCustomers
 
     public init(configuration: DashboardConfiguration, redis: any RedisExecutor, redisConfiguration: RedisConfiguration,
                 keyPrefix: String, logger: Logger) throws {
@@ -38,10 +39,13 @@ public final class Dashboard: Sendable {
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
             subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
             makeSnapshot: { DashboardSnapshot(configuration: $0, version: $1, customers: Dashboard.customerTrees($0)) })
+        let watcher = self.watcher
+        customers = DashboardCustomers(store: CustomerStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)), interval: configuration.configurationPollInterval,
+                                       logger: logger, currency: { watcher.snapshot?.configuration.settings.currency ?? .usd })
     }
 
     /// The services to run next to the HTTP server.
-    public var services: [any Service] { [watcher, live] }
+    public var services: [any Service] { [watcher, customers, live] }
 
     public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router()
@@ -75,7 +79,8 @@ public final class Dashboard: Sendable {
     /// The configuration and the request's access; 503 before the first configuration loads.
     func authorize(_ request: Request) throws(DashboardError) -> (TollgateConfiguration, Access) {
         guard let snapshot = watcher.snapshot else { throw DashboardError(.serviceUnavailable, "the configuration has not been loaded yet; retry shortly") }
-        return (snapshot.configuration, try Access.of(request, configuration: snapshot.configuration))
+        let configuration = customers.fill(snapshot.configuration)
+        return (configuration, try Access.of(request, configuration: configuration))
     }
 
     /// The organisation's reporting timezone: its tier's.

@@ -70,7 +70,7 @@ extension Gateway {
         let session = try fields.attribution("session")
         let experiment = try fields.attribution("experiment")
         let now = watcher.now
-        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
+        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
         let price = try price(model, snapshot, plan, at: now)
         let settings = snapshot.configuration.settings
         let reserveRequest = ReserveRequest(requestID: requestID, model: model, inputTokens: inputTokens, maxOutputTokens: maxOutputTokens,

@@ -113,7 +113,7 @@ extension Gateway {
         let latency = try fields.count("latency_ms", maximum: 86_400_000)
         let cacheHit = try fields.bool("cache_hit")
         let now = watcher.now
-        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
+        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
         let price = try model.map { model throws in try self.price(model, snapshot, plan, at: now) }
         let settings = snapshot.configuration.settings
         let settle = SettleRequest(kind: kind, requestID: requestID, usage: usage, format: detected, price: price, user: user,
@@ -138,7 +138,7 @@ extension Gateway {
         let (snapshot, token, fields) = try await prelude(request)
         let requestID = try fields.requestID()
         let apiKey = try fields.apiKey()
-        let plan = try plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
+        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
         let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: watcher.now)
         let outcome: ReleaseOutcome
         switch try await releaseOrSpool(entry, snapshot: snapshot, plan: plan) {

@@ -4,18 +4,20 @@ import HTTPTypes
 import TollgateCore
 
 /// Bearer service tokens: only their SHA-256 is stored; a request's token is hashed and
-/// looked up in the snapshot.
+/// looked up in the customer cache (``Gateway/authenticate(_:snapshot:)``).
 enum ServiceTokenAuthenticator {
-    static func authenticate(_ headers: HTTPFields, snapshot: GatewaySnapshot) -> ServiceToken? {
+    /// The bearer secret of an `Authorization` header.
+    static func secret(_ headers: HTTPFields) -> Substring? {
         guard let value = headers[.authorization], value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
-        return authenticate(secret: value.dropFirst(7), snapshot: snapshot)
+        return value.dropFirst(7)
     }
 
-    /// A secret as given (proxy mode takes it from the SDK's own header, e.g. `x-api-key`).
-    static func authenticate(secret value: some StringProtocol, snapshot: GatewaySnapshot) -> ServiceToken? {
+    /// The SHA-256 (lower-case hex) of a secret as given (proxy mode takes it from the SDK's own
+    /// header, e.g. `x-api-key`); nil for an empty or oversized one.
+    static func hash(secret value: some StringProtocol, cache: TokenHashCache) -> String? {
         let secret = Substring(value).trimmingSpaces
         guard !secret.isEmpty, secret.utf8.count <= 512 else { return nil }
-        return snapshot.tokensByHash[snapshot.hashes.hash(String(secret))]
+        return cache.hash(String(secret))
     }
 
     static func sha256Hex(_ text: some StringProtocol) -> String {

@@ -26,7 +26,7 @@ extension Gateway {
     func proxy(_ api: ProviderAPI, _ request: Request) async throws -> Response {
         guard let snapshot = watcher.snapshot else { throw APIError.notReady }
         guard let secret = api.serviceToken(request.headers),
-              let token = ServiceTokenAuthenticator.authenticate(secret: secret, snapshot: snapshot) else {
+              let token = try await authenticate(secret: secret, snapshot: snapshot) else {
             throw APIError.unauthorized
         }
         var request = request
@@ -38,7 +38,7 @@ extension Gateway {
         }
         let call = try ProxyCall(api, headers: request.headers, body: Array(bytes.readableBytesView))
         let now = watcher.now
-        let plan = try plan(snapshot, token: token, apiKey: call.apiKey, user: call.user, at: now)
+        let plan = try await plan(snapshot, token: token, apiKey: call.apiKey, user: call.user, at: now)
         let price = try price(call.model, snapshot, plan, at: now)
         guard let upstream = configuration.proxy.upstreams[api.provider] else {
             throw APIError(.serviceUnavailable, "no_upstream", "this gateway has no upstream configured for \(api.provider)")

@@ -52,9 +52,12 @@ extension Spool {
 extension SpoolEntry {
     /// The entry's plan under `configuration` (suspensions aside: the usage happened), or
     /// an error that no retry can cure: its api_key is gone, it carries no usage.
-    func plan(in configuration: TollgateConfiguration) throws -> RequestPlan {
+    func plan(in configuration: TollgateConfiguration, customers: CustomerCache, store: CustomerStore) async throws -> RequestPlan {
         if operation != .release && usage == nil { throw SpoolError(.replayFailed, "a spooled \(operation.rawValue) without usage") }
-        return try configuration.plan(apiKey: apiKey, user: user, at: spooledAt, ignoringSuspension: true)
+        var store = store
+        store.currency = configuration.settings.currency
+        guard let customer = try await customers.customer(key: apiKey, store: store) else { throw PlanError(.unknownKey, "unknown api_key") }
+        return try configuration.plan(customer, user: user, at: spooledAt, ignoringSuspension: true)
     }
 
     /// Applies the entry to Redis, as the gateway would have: one script call.
@@ -98,6 +101,9 @@ public struct SpoolDrain: Sendable {
         let recovered = try await journal.recover(into: spool)
         if recovered > 0 { logger.info("calls left open spooled from the journal", metadata: ["proxy.recovered": "\(recovered)"]) }
         let configuration = try await ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)).load().configuration
+        let store = try await CustomerStore.open(redis: redis, keys: KeyLayout(prefix: keyPrefix))
+        // Without a change feed the cache keeps nothing: one look-up per entry.
+        let customers = CustomerCache(capacity: 2)
         let engine = QuotaEngine(redis: redis, keys: KeyLayout(prefix: keyPrefix, partitions: configuration.settings.partitions),
                                  scripts: try QuotaScripts.load())
         var total = SpoolReplayReport()
@@ -106,7 +112,7 @@ public struct SpoolDrain: Sendable {
         for _ in 0..<2 {
             let report = try await spool.replay { entry in
                 do {
-                    try await entry.apply(plan: try entry.plan(in: configuration), engine: engine, settings: configuration.settings)
+                    try await entry.apply(plan: try await entry.plan(in: configuration, customers: customers, store: store), engine: engine, settings: configuration.settings)
                     return .applied
                 } catch let error as EngineError {
                     // As the gateway: Redis unavailable or refusing work (OOM, NOPERM) stops the replay.

@@ -45,7 +45,7 @@ struct SpoolReplayer: Service {
         do {
             report = try await gateway.spool.replay { entry in
                 do {
-                    let plan = try entry.plan(in: configuration)
+                    let plan = try await entry.plan(in: configuration, customers: gateway.customers, store: gateway.customerStore)
                     try await gateway.breaker.run { try await entry.apply(plan: plan, engine: engine, settings: configuration.settings) }
                     gateway.metrics.spoolReplayed.increment()
                     return .applied

@@ -15,6 +15,10 @@ import TollgateRedis
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     public let watcher: ConfigurationWatcher<GatewaySnapshot>
+    /// Customers this node has needed lately, kept current by ``customerFeed``.
+    public let customers: CustomerCache
+    public let customerFeed: CustomerChangeFeed
+    let customerStore: CustomerStore
     let redis: any RedisExecutor
     let keyPrefix: String
     let scripts: QuotaScripts
@@ -62,12 +66,17 @@ public final class Gateway: Sendable {
             subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
             makeSnapshot: { GatewaySnapshot(configuration: $0, version: $1) },
             onChange: { _, version in metrics.configurationVersion.record(version) })
+        customerStore = CustomerStore(redis: redis, keys: KeyLayout(prefix: keyPrefix))
+        customers = CustomerCache(capacity: configuration.customerCacheSize, negativeTTL: configuration.negativeCacheTTL)
+        customerFeed = CustomerChangeFeed(store: customerStore, cache: customers, subscriberConfiguration: redisConfiguration,
+                                          pollInterval: configuration.configurationPollInterval, preloadLimit: configuration.customerPreload,
+                                          startsWhen: { [watcher] in watcher.snapshot != nil }, logger: logger)
     }
 
     /// The background services of the node, to run alongside the HTTP server. The upstream
     /// client comes first so that it stops last, after the server has drained.
     public var services: [any Service] {
-        [upstreamClient, watcher, SpoolReplayer(gateway: self), events, refusals]
+        [upstreamClient, watcher, customerFeed, SpoolReplayer(gateway: self), events, refusals]
     }
 
     /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then
@@ -77,7 +86,7 @@ public final class Gateway: Sendable {
     func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
 
     public var isReady: Bool {
-        !shuttingDown.load(ordering: .relaxed) && watcher.snapshot != nil && breaker.isClosed
+        !shuttingDown.load(ordering: .relaxed) && watcher.snapshot != nil && customerFeed.isStarted && breaker.isClosed
     }
 
     /// The engine for a snapshot (its partition count shapes the key layout).
@@ -163,7 +172,7 @@ public final class Gateway: Sendable {
     /// `limit`: the body limit (the prompt routes take ``GatewayConfiguration/promptBodyLimit``).
     func prelude(_ request: Request, limit: Int? = nil) async throws -> (GatewaySnapshot, ServiceToken, RequestFields) {
         guard let snapshot = watcher.snapshot else { throw APIError.notReady }
-        guard let token = ServiceTokenAuthenticator.authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
+        guard let token = try await authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
         guard Self.isJSON(request.headers[.contentType]) else { throw APIError.unsupportedMediaType }
         var request = request
         let body: ByteBuffer
@@ -188,16 +197,49 @@ public final class Gateway: Sendable {
         return mediaType.lowercased() == "application/json"
     }
 
-    /// The request's plan, refusing keys the token may not act for.
-    func plan(_ snapshot: GatewaySnapshot, token: ServiceToken, apiKey: String, user: String?, at time: Int64) throws -> RequestPlan {
-        guard let key = snapshot.configuration.keys[apiKey], let workspace = snapshot.configuration.workspaces[key.workspace] else {
+    /// The customer store in the snapshot's currency.
+    func customerStore(_ snapshot: GatewaySnapshot) -> CustomerStore {
+        var store = customerStore
+        store.currency = snapshot.configuration.settings.currency
+        return store
+    }
+
+    /// The live service token a request presents, from the customer cache (one round trip on
+    /// a miss; 503 when Redis cannot answer it).
+    func authenticate(_ headers: HTTPFields, snapshot: GatewaySnapshot) async throws -> ServiceToken? {
+        guard let secret = ServiceTokenAuthenticator.secret(headers) else { return nil }
+        return try await authenticate(secret: secret, snapshot: snapshot)
+    }
+
+    func authenticate(secret: some StringProtocol, snapshot: GatewaySnapshot) async throws -> ServiceToken? {
+        guard let hash = ServiceTokenAuthenticator.hash(secret: secret, cache: snapshot.hashes) else { return nil }
+        let store = customerStore(snapshot)
+        let token = try await lookUp { try await self.customers.token(sha256: hash, store: store) }
+        return token.flatMap { $0.revoked ? nil : $0 }
+    }
+
+    /// The request's plan, refusing keys the token may not act for. The customer comes from the
+    /// cache: on a miss, one round trip to Redis.
+    func plan(_ snapshot: GatewaySnapshot, token: ServiceToken, apiKey: String, user: String?, at time: Int64) async throws -> RequestPlan {
+        let store = customerStore(snapshot)
+        guard Identifier.isValid(apiKey), let customer = try await lookUp({ try await self.customers.customer(key: apiKey, store: store) }) else {
             throw APIError(.notFound, "unknown_api_key", "unknown api_key", field: "api_key")
         }
-        guard token.allows(organization: workspace.organization) else { throw APIError.forbiddenOrganization }
+        guard token.allows(organization: customer.organization.id) else { throw APIError.forbiddenOrganization }
         do {
-            return try snapshot.configuration.plan(apiKey: apiKey, user: user, at: time)
+            return try snapshot.configuration.plan(customer, user: user, at: time)
         } catch {
             throw APIError(planError: error)
+        }
+    }
+
+    /// A customer look-up; Redis failures answer 503 (a miss cannot be decided without Redis).
+    private func lookUp<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let error as RedisError {
+            logger.warning("customer look-up failed", metadata: ["redis.error": "\(error.message)"])
+            throw APIError(.serviceUnavailable, "redis_unavailable", "customer records are unreachable (\(error.message)); retry shortly", headers: [.retryAfter: "1"])
         }
     }
 

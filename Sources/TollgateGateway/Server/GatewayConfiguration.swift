@@ -11,6 +11,12 @@ public struct GatewayConfiguration: Sendable {
     public var promptBodyLimit: Int
     /// How often the configuration version is polled (pub/sub notices come in between).
     public var configurationPollInterval: Duration
+    /// Customers (keys, workspaces, organisations, tokens) each kind of the cache holds at most.
+    public var customerCacheSize: Int
+    /// How long an unknown API key or token is answered from memory without asking Redis.
+    public var negativeCacheTTL: Duration
+    /// A store with at most this many keys is loaded whole at start (see ``CustomerChangeFeed``).
+    public var customerPreload: Int
     /// Consecutive Redis failures that open the circuit breaker.
     public var breakerFailureThreshold: Int
     /// How long the breaker stays open before one probe request may try Redis again.
@@ -33,7 +39,11 @@ public struct GatewayConfiguration: Sendable {
                 configurationPollInterval: Duration = .milliseconds(250), breakerFailureThreshold: Int = 3,
                 breakerCooldown: Duration = .seconds(1), spoolPath: String? = nil,
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
-                clockOffsetMillis: Int64 = 0, proxy: ProxyConfiguration = ProxyConfiguration()) {
+                clockOffsetMillis: Int64 = 0, proxy: ProxyConfiguration = ProxyConfiguration(),
+                customerCacheSize: Int = 100_000, negativeCacheTTL: Duration = .seconds(5), customerPreload: Int = 10_000) {
+        self.customerPreload = customerPreload
+        self.customerCacheSize = customerCacheSize
+        self.negativeCacheTTL = negativeCacheTTL
         self.host = host
         self.port = port
         self.bodyLimit = bodyLimit

@@ -14,6 +14,8 @@ final class AlertEvaluator: Service, Sendable {
     let monitor: Monitor
     /// When each subject's TPM became saturated (this monitor's observation).
     let saturatedSince = Mutex<[String: Int64]>([:])
+    /// Where this evaluator's reading of each partition's ledger got to (stream ids).
+    let ledgerCursors = Mutex<[Int: String]>([:])
 
     init(monitor: Monitor) { self.monitor = monitor }
 
@@ -30,13 +32,23 @@ final class AlertEvaluator: Service, Sendable {
     /// One pass; returns the alerts fired.
     @discardableResult
     func evaluate(_ snapshot: MonitorSnapshot) async -> [Alert] {
-        let configuration = snapshot.configuration
         let engine = monitor.engine(snapshot)
         let keys = monitor.keys(snapshot)
         let now = monitor.now
         var fired: [Alert] = []
         var spendByTier: [String: (spent: Int64, remaining: Int64?)] = [:]
-        for organization in configuration.organizations.values.sorted(by: { $0.id < $1.id }) {
+        let store = monitor.customerStore(snapshot)
+        for id in await activeOrganizations(keys: keys, now: now) {
+            let tree: CustomerTree?
+            do {
+                tree = try await store.tree(of: id)
+            } catch {
+                monitor.logger.warning("alert evaluation skipped an organization", metadata: ["alert.organization": "\(id)", "redis.error": "\(error)"])
+                continue
+            }
+            guard let tree else { continue }
+            let organization = tree.organization
+            let configuration = snapshot.configuration.including(tree)
             guard let tier = configuration.tiers[organization.tier] else { continue }
             let timezone = configuration.timezone(of: organization.id)
             let governed: [GovernedLevel]
@@ -124,12 +136,48 @@ final class AlertEvaluator: Service, Sendable {
             }
             spendByTier[tier.name] = totals
         }
-        let currency = configuration.settings.currency
+        let currency = snapshot.configuration.settings.currency
         for (tier, totals) in spendByTier {
             monitor.metrics.tierSpend(tier: tier, currency: currency, spent: Money(nanos: totals.spent, currency: currency),
                                       remaining: totals.remaining.map { Money(nanos: $0, currency: currency) })
         }
         return fired
+    }
+
+    /// The organisations worth a look, by id — not every organisation: those the ledger
+    /// consumers saw active in the last 25 hours (the projection's day and a margin; older
+    /// activity is trimmed here), those with a live hold, and those in the ledger entries this
+    /// evaluator has not read yet (from 25 hours before its first pass, 5,000 per partition
+    /// per pass), so usage not rolled up yet is not missed.
+    func activeOrganizations(keys: KeyLayout, now: Int64) async -> [String] {
+        let since = now - 25 * 3_600_000
+        let cursors = ledgerCursors.withLock { $0 }
+        var commands: [RedisCommand] = []
+        for partition in 0..<keys.partitions {
+            commands.append(.keyed("ZREMRANGEBYSCORE", keys.activeOrganizations(partition: partition), "-inf", "(\(since)"))
+            commands.append(.keyed("ZRANGE", keys.activeOrganizations(partition: partition), 0, -1))
+            commands.append(.keyed("ZRANGE", keys.holds(partition: partition), 0, -1))
+            commands.append(.keyed("XRANGE", keys.ledger(partition: partition), cursors[partition].map { "(" + $0 } ?? "\(since)-0", "+", "COUNT", 5_000))
+        }
+        var found = Set<String>()
+        var advanced: [Int: String] = [:]
+        for (index, result) in await monitor.redis.pipeline(commands).enumerated() {
+            guard let items = try? result.get().array else { continue }
+            switch index % 4 {
+            case 1: found.formUnion(items.compactMap(\.string))
+            case 2: found.formUnion(items.compactMap { $0.string.map { String($0.prefix { $0 != ":" }) } })  // `organization:request id`
+            case 3:
+                for item in items {
+                    guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }
+                    advanced[index / 4] = id
+                    let fields = parts[1].array ?? []
+                    if fields.count == 2, let line = fields[1].string, let entry = LedgerEntry(id: id, line: line) { found.insert(entry.organization) }
+                }
+            default: break
+            }
+        }
+        ledgerCursors.withLock { $0.merge(advanced) { $1 } }
+        return found.sorted()
     }
 
     /// Sets the alert's marker if absent; only the monitor that sets it delivers the alert,

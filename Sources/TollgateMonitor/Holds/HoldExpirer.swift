@@ -37,7 +37,7 @@ struct HoldExpirer: Service {
                 guard let colon = member.firstIndex(of: ":") else { continue }
                 let organization = String(member[..<colon])
                 let requestID = String(member[member.index(after: colon)...])
-                let timezone = snapshot.timezone(of: organization)
+                let timezone = await monitor.timezone(of: organization, snapshot)
                 do {
                     let outcome = try await engine.release(requestID: requestID, organization: organization,
                                                            timezoneOffsetMillis: Int64(timezone.secondsFromGMT()) * 1_000, mode: .expire,

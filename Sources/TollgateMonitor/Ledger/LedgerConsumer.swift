@@ -127,8 +127,10 @@ struct LedgerConsumer: Service {
             return first
         }
         var perEntry: [any RedisArgument] = []
+        var timezones: [String: TimeZone] = [:]
         for entry in entries {
-            let timezone = snapshot.timezone(of: entry.organization)
+            if timezones[entry.organization] == nil { timezones[entry.organization] = await monitor.timezone(of: entry.organization, snapshot) }
+            let timezone = timezones[entry.organization]!
             let hour = RollupPeriod.hour.label(entry.at, timezone: timezone)
             let day = RollupPeriod.day.label(entry.at, timezone: timezone), month = RollupPeriod.month.label(entry.at, timezone: timezone)
             let dimensions = RollupDimensions(workspace: entry.workspace, key: entry.key, model: entry.model, user: entry.user, feature: entry.feature,
@@ -161,6 +163,9 @@ struct LedgerConsumer: Service {
                 recordMetrics(of: entry, snapshot: snapshot)
             }
             monitor.metrics.entriesRolledUp.increment(by: counted)
+            // The alert evaluator looks at the organisations that had activity, not at all of them.
+            let active = Set(entries.map(\.organization)).map { [monitor.now, $0] as [any RedisArgument] }.joined()
+            _ = try? await monitor.redis.send(RedisCommand("ZADD", [keys.activeOrganizations(partition: partition)] + Array(active), keyIndex: 1))
         } catch {
             // Not acknowledged: the entries stay pending and are taken over later.
             monitor.logger.error("roll-up failed", metadata: ["ledger.partition": "\(partition)", "redis.error": "\(error)"])

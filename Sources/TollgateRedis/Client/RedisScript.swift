@@ -34,6 +34,18 @@ extension RedisCommand {
         return command
     }
 
+    /// `EVALSHA_RO sha numkeys key... arg...`: for a script that writes nothing, so a user whose
+    /// ACL lets it only read the keys may run it (Redis checks `EVALSHA`'s keys as writes).
+    public static func evalshaReadOnly(_ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument] = []) -> RedisCommand {
+        var command = evalsha(script, keys: keys, arguments: arguments)
+        var readOnly = RedisCommand("EVALSHA_RO", (1..<command.argumentCount).map { Array(command.argument($0)) as any RedisArgument })
+        readOnly.script = script
+        readOnly.keyIndex = command.keyIndex
+        readOnly.keyCount = command.keyCount
+        command = readOnly
+        return command
+    }
+
     /// `SCRIPT LOAD source`.
     public static func scriptLoad(_ script: RedisScript) -> RedisCommand {
         RedisCommand("SCRIPT", "LOAD", script.source)
