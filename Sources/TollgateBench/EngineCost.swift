@@ -4,9 +4,12 @@ import Logging
 import TollgateCore
 import TollgateRedis
 
-/// Redis-side cost of reserve and commit (three levels plus a user cap) against a one-key
-/// INCRBY+PEXPIRE baseline, from `INFO commandstats`, and memory per active API key.
-/// Run it against a Redis that nothing else uses: it resets the server's statistics.
+/// Redis-side cost of reserve and commit (three levels plus a user cap) side by side with
+/// (a) a one-key INCRBY+PEXPIRE script and (b) the envoy-ratelimit pattern (INCRBY + EXPIRE per
+/// descriptor, 16 descriptors, one pipeline per decision): `usec_per_call` from
+/// `INFO commandstats` and Redis CPU per decision from `INFO cpu`. Then memory per active API
+/// key and per retained (settled) call. Run it against a Redis that nothing else uses: it
+/// resets the server's statistics.
 struct EngineCost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine-cost",
@@ -20,6 +23,8 @@ struct EngineCost: AsyncParsableCommand {
     @Option(help: "Write the redis-benchmark argument line for reserve to this file.") var redisBenchmarkArgs: String?
     @Flag(help: "Only write --redis-benchmark-args (and load the script); measure nothing.") var argsOnly = false
     @Option(help: "Key prefix.") var prefix = "bench"
+    @Option(help: "Reserve+commit pairs for the retained-memory figure (0: skip).") var retentionCalls = 20_000
+    @Flag(help: "Only the retained-memory run (with --retention-calls), e.g. 1,000,000 calls.") var retentionOnly = false
 
     static let baseline = RedisScript(name: "incr-expire", source: """
         local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -42,23 +47,32 @@ struct EngineCost: AsyncParsableCommand {
         let price = try configuration.price("gpt-4.1", for: plan, at: now)
         print("levels=\(plan.levels.map { $0.scope.rawValue }.joined(separator: ",")) buckets_per_window=\(settings.bucketsPerWindow)")
 
-        var ratios: [(Double, Double)] = []
-        for round in 1...rounds where !argsOnly {
-            let base = try await phase(client, "baseline") { index in
-                RedisCommand.evalsha(Self.baseline, keys: ["bench:base:\(index % 1_000)"], arguments: [1, 60_000])
+        for round in 1...rounds where !argsOnly && !retentionOnly {
+            let base = try await phase(client, "baseline", command: "evalsha") { index in
+                [RedisCommand.evalsha(Self.baseline, keys: ["bench:base:\(index % 1_000)"], arguments: [1, 60_000])]
             }
+            let envoy = try await phase(client, "envoy", command: "incrby") { index in Self.envoyDecision(index) }
             let ids = (0..<calls).map { "r\(round)-\($0)" }
-            let reserve = try await phase(client, "reserve") { index in
-                engine.reserveCommand(ReserveRequest(requestID: ids[index], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
-                                      plan: plan, price: price, settings: settings)
+            let reserve = try await phase(client, "reserve", command: "evalsha") { index in
+                [engine.reserveCommand(ReserveRequest(requestID: ids[index], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
+                                       plan: plan, price: price, settings: settings)]
             }
-            let commit = try await phase(client, "commit") { index in
-                engine.settleCommand(SettleRequest(kind: .commit, requestID: ids[index], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
-                                     plan: plan, settings: settings)
+            let commit = try await phase(client, "commit", command: "evalsha") { index in
+                [engine.settleCommand(SettleRequest(kind: .commit, requestID: ids[index], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
+                                      plan: plan, settings: settings)]
             }
             print(String(format: "round %d: usec_per_call baseline=%.2f reserve=%.2f commit=%.2f ratio_reserve=%.2f ratio_commit=%.2f",
-                         round, base, reserve, commit, reserve / base, commit / base))
-            ratios.append((reserve / base, commit / base))
+                         round, base.usec, reserve.usec, commit.usec, reserve.usec / base.usec, commit.usec / base.usec))
+            print(String(format: "round %d: redis_cpu_us_per_decision baseline=%.2f envoy=%.2f reserve=%.2f commit=%.2f reserve+commit=%.2f (reserve+commit)/envoy=%.2f reserves_per_core_second=%.0f",
+                         round, base.cpu, envoy.cpu, reserve.cpu, commit.cpu, reserve.cpu + commit.cpu, (reserve.cpu + commit.cpu) / envoy.cpu, 1e6 / reserve.cpu))
+        }
+
+        if retentionCalls > 0 {
+            try await retainedMemory(client: client, engine: engine, configuration: configuration, now: now)
+        }
+        if retentionOnly {
+            await client.shutdown()
+            return
         }
 
         if argsOnly {
@@ -80,10 +94,10 @@ struct EngineCost: AsyncParsableCommand {
         }
         let after = try await client.send("MEMORY", "USAGE", stateKey, "SAMPLES", "0").int ?? 0
         let perKey = Double(after - before) / Double(activeKeys - 1)
-        let holdRecord = try await client.send("MEMORY", "USAGE", keys.request(organization: "acme", id: "m1")).int ?? 0
+        let holdRecord = try await client.send("HSTRLEN", stateKey, keys.holdField(id: "m1")).int ?? 0
         let holdsIndex = try await client.send("MEMORY", "USAGE", keys.holds(organization: "acme"), "SAMPLES", "0").int ?? 0
         let holdsCount = try await client.send("ZCARD", keys.holds(organization: "acme")).int ?? 1
-        print(String(format: "memory: bytes_per_active_key=%.0f (state hash %d → %d bytes for %d keys) hold_record_bytes=%d hold_index_bytes_per_hold=%.0f",
+        print(String(format: "memory: bytes_per_active_key=%.0f (state hash %d → %d bytes for %d keys) hold_field_value_bytes=%d hold_index_bytes_per_hold=%.0f",
                      perKey, before, after, activeKeys, holdRecord, Double(holdsIndex) / Double(max(1, holdsCount))))
 
         try await writeRedisBenchmarkArguments(engine: engine, plan: plan, price: price, settings: settings)
@@ -108,25 +122,113 @@ struct EngineCost: AsyncParsableCommand {
         print("reserve_sha=\(engine.scripts.reserve.sha1)")
     }
 
-    /// Sends `calls` commands 64 at a time, then reads EVALSHA's usec_per_call.
-    func phase(_ client: RedisClient, _ name: String, _ make: @escaping @Sendable (Int) -> RedisCommand) async throws -> Double {
+    /// One envoy-ratelimit decision: INCRBY + EXPIRE for 16 descriptors (4 levels × tpm, rpm,
+    /// daily and monthly spend), as one pipeline.
+    static func envoyDecision(_ index: Int) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        for level in ["k:k\(index % 1_000)", "w:web", "o", "u:alice"] {
+            for (limit, amount, seconds) in [("tpm", 700, 60), ("rpm", 1, 60), ("day", 2_600_000, 86_400), ("month", 2_600_000, 2_678_400)] {
+                let key = "bench:envoy:\(level):\(limit)"
+                commands.append(RedisCommand("INCRBY", [key, amount]))
+                commands.append(RedisCommand("EXPIRE", [key, seconds]))
+            }
+        }
+        return commands
+    }
+
+    /// Sends `calls` decisions, 64 at a time (each decision's commands as one pipeline), then
+    /// reads `usec_per_call` of `command` and Redis' CPU (user + system) per decision.
+    func phase(_ client: RedisClient, _ name: String, command: String, _ make: @escaping @Sendable (Int) -> [RedisCommand]) async throws -> (usec: Double, cpu: Double) {
         _ = try await client.send("CONFIG", "RESETSTAT")
+        let cpuBefore = try await Self.cpuSeconds(client)
         var index = 0
         while index < calls {
-            let batch = (index..<min(calls, index + 64)).map(make)
-            let results = await client.pipeline(batch)
-            if let failure = results.first(where: { if case .failure = $0 { return true }; return false }), case .failure(let error) = failure {
-                throw ValidationError("\(name) failed: \(error)")
+            let batch = Array(index..<min(calls, index + 64))
+            let results = await withTaskGroup(of: [Result<RedisReply, RedisError>].self) { group in
+                if batch.count > 0, make(batch[0]).count == 1 {
+                    group.addTask { await client.pipeline(batch.map { make($0)[0] }) }
+                } else {
+                    for decision in batch { group.addTask { await client.pipeline(make(decision)) } }
+                }
+                return await group.reduce(into: [Result<RedisReply, RedisError>]()) { $0 += $1 }
+            }
+            for result in results {
+                if case .failure(let error) = result { throw ValidationError("\(name) failed: \(error)") }
+                if case .success(let reply) = result, case .error(let message) = reply { throw ValidationError("\(name) failed: \(message)") }
             }
             index += batch.count
         }
+        let cpuAfter = try await Self.cpuSeconds(client)
         let stats = try await client.send("INFO", "commandstats").string ?? ""
-        guard let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+        guard let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_\(command):") }),
               let field = line.split(separator: ",").first(where: { $0.hasPrefix("usec_per_call=") }),
               let value = Double(field.dropFirst("usec_per_call=".count)) else {
-            throw ValidationError("no evalsha statistics")
+            throw ValidationError("no \(command) statistics")
+        }
+        return (value, (cpuAfter - cpuBefore) * 1e6 / Double(calls))
+    }
+
+    static func cpuSeconds(_ client: RedisClient) async throws -> Double {
+        let info = try await client.send("INFO", "cpu").string ?? ""
+        return info.split(separator: "\r\n").reduce(0) { total, line in
+            guard line.hasPrefix("used_cpu_sys:") || line.hasPrefix("used_cpu_user:"), let value = Double(line.split(separator: ":")[1]) else { return total }
+            return total + value
+        }
+    }
+
+    static func usedMemory(_ client: RedisClient) async throws -> Int64 {
+        let info = try await client.send("INFO", "memory").string ?? ""
+        guard let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }), let value = Int64(line.dropFirst("used_memory:".count)) else {
+            throw ValidationError("no used_memory in INFO memory")
         }
         return value
+    }
+
+    /// Memory a settled call leaves behind, in one run: `retentionCalls` reserve+commit pairs of
+    /// a fresh organisation (the `INFO memory` delta, less the ledger stream's growth, per call),
+    /// beside the same number of request records as main kept them before engine v2 (one
+    /// string key per request id with a TTL, the committed record's bytes).
+    func retainedMemory(client: RedisClient, engine: QuotaEngine, configuration: TollgateConfiguration, now: Int64) async throws {
+        let settings = configuration.settings
+        let plan = try configuration.plan(apiKey: "k1", user: "alice", at: now)
+        let price = try configuration.price("gpt-4.1", for: plan, at: now)
+        let ledger = engine.keys.ledger(organization: plan.organization.id)
+        let run = UUID().uuidString.prefix(8)
+        func id(_ index: Int) -> String { "\(run)-\(String(index, radix: 16))-0000-4000-8000-00000000" }
+        _ = try await client.send("DEL", ledger)
+        let before = try await Self.usedMemory(client)
+        var index = 0
+        while index < retentionCalls {
+            let batch = Array(index..<min(retentionCalls, index + 256))
+            let reserves = batch.map { engine.reserveCommand(ReserveRequest(requestID: id($0), model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice"),
+                                                             plan: plan, price: price, settings: settings) }
+            let commits = batch.map { engine.settleCommand(SettleRequest(kind: .commit, requestID: id($0), usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
+                                                           plan: plan, settings: settings) }
+            for result in await client.pipeline(reserves) + client.pipeline(commits) {
+                if case .failure(let error) = result { throw ValidationError("retention run failed: \(error)") }
+            }
+            index += batch.count
+        }
+        let after = try await Self.usedMemory(client)
+        let stream = try await client.send("MEMORY", "USAGE", ledger, "SAMPLES", "0").int ?? 0
+        let entries = try await client.send("XLEN", ledger).int ?? 0
+        let retained = Double(after - before - stream) / Double(retentionCalls)
+
+        // Main before engine v2: one key per request id, 'C' + 8 doubles + '\n' + version '\t' model, kept for the retention.
+        let legacyRecord = "C" + String(repeating: "\u{1}", count: 64) + "\n" + price.versionID + "\t" + price.model
+        let legacyBefore = try await Self.usedMemory(client)
+        index = 0
+        while index < retentionCalls {
+            let batch = (index..<min(retentionCalls, index + 256)).map { number in
+                RedisCommand("SET", [engine.keys.request(organization: "legacy", id: id(number)), legacyRecord, "PX", settings.idempotencyMilliseconds])
+            }
+            _ = await client.pipeline(batch)
+            index += batch.count
+        }
+        let legacy = Double(try await Self.usedMemory(client) - legacyBefore) / Double(retentionCalls)
+        print(String(format: "retained: calls=%d bytes_per_retained_call=%.1f legacy_bytes_per_call=%.1f ratio=%.2f ledger_bytes_per_entry=%.1f used_memory_after_calls=%d (ledger %d bytes, %d entries) idempotency_buckets=%d",
+                     retentionCalls, retained, legacy, retained / legacy, Double(stream) / Double(max(1, entries)), after, stream, entries, settings.idempotencyBuckets))
+        _ = try await client.send("DEL", ledger)
     }
 
     /// acme ⊃ web ⊃ k0…kN; every level limited, and a per-user cap.

@@ -56,13 +56,17 @@ struct TokenCLITests {
         // (model, feature, estimated, input, output): errors +25 %, −20 % for gpt-4o; 0 for o3.
         let entries: [(String, String, Int, Int, Int)] = [("gpt-4o", "chat", 100, 60, 20), ("gpt-4o", "search", 100, 100, 25), ("o3", "chat", 200, 150, 50)]
         for (index, entry) in entries.enumerated() {
-            let columns = ["1", "commit", "r\(index)", "acme", "1700000001000", "1700000000000", String(entry.2), String(entry.3), "0", "0", String(entry.4), "0",
-                           "1000", "-1", "-1", "openai_chat", "", entry.0, "openai", "\(entry.0)@1", "", entry.1, "", "standard", "k1", "web"]
-            _ = try await redis.send("XADD", keys.ledger(partition: index % 3), "*", "e", columns.joined(separator: "\t"))
+            let line = LedgerColumn.line([.kind: "commit", .requestID: "r\(index)", .organization: "acme", .at: "1700000001000", .reservedAt: "1700000000000",
+                                          .estimatedTokens: String(entry.2), .input: String(entry.3), .output: String(entry.4), .cost: "1000",
+                                          .usageFormat: "openai_chat", .model: entry.0, .provider: "openai", .priceVersion: "\(entry.0)@1",
+                                          .feature: entry.1, .tier: "standard", .key: "k1", .workspace: "web"])
+            _ = try await redis.send("XADD", keys.ledger(partition: index % 3), "*", "e", line)
         }
         // A record (no reservation) is not an estimate.
         _ = try await redis.send("XADD", keys.ledger(partition: 0), "*", "e",
-                                 ["1", "record", "x", "acme", "1", "0", "0", "5", "0", "0", "5", "0", "1", "-1", "-1", "openai_chat", "", "o3", "openai", "o3@1", "", "", "", "standard", "k1", "web"].joined(separator: "\t"))
+                                 LedgerColumn.line([.kind: "record", .requestID: "x", .organization: "acme", .at: "1", .input: "5", .output: "5", .cost: "1",
+                                                    .usageFormat: "openai_chat", .model: "o3", .provider: "openai", .priceVersion: "o3@1",
+                                                    .tier: "standard", .key: "k1", .workspace: "web"]))
         let rows = try JSONValue.parse(try await cli.ok(["usage", "accuracy", "--by", "model", "--json"]))
         guard case .array(let list) = rows else { Issue.record("not a JSON array"); return }
         let gpt = try #require(list.first { $0["model"]?.stringValue == "gpt-4o" })

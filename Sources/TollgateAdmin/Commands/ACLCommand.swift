@@ -40,7 +40,7 @@ public struct ACLCommand: AsyncParsableCommand {
         // Cluster clients read the slot map and follow ASK redirections.
         let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
                          "+cluster|shards", "+cluster|slots", "+asking"]
-        let scriptCommands = ["+get", "+set", "+hmget", "+hset", "+hscan", "+pexpire", "+zadd", "+zrem", "+xadd"]
+        let scriptCommands = ["+get", "+set", "+hget", "+hmget", "+hset", "+hdel", "+hscan", "+pexpire", "+pexpireat", "+zadd", "+zrem", "+xadd"]
         // Customer records: look-ups (a read-only script), the change stream, preloading.
         let customerReads = ["+evalsha_ro", "+xrange", "+xrevrange", "+zrange", "+zcard", "+mget", "+subscribe"]
         // Read-only by its commands: no write command is granted, and scripts run with the

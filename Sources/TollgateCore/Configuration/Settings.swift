@@ -10,16 +10,26 @@ public struct Settings: Sendable, Hashable, Codable {
     /// Width of one window bucket. The window counts every bucket that overlaps the last
     /// `windowSeconds`, so admitted tokens never exceed a limit over any rolling window.
     public var bucketMilliseconds: Int
-    /// How long request ids are remembered, so retries never charge twice.
+    /// How long request ids are remembered, so retries never charge twice: an outcome is kept
+    /// between one and two of these (idempotency slices expire as a whole).
     public var idempotencyHours: Int
+    /// Hashes each partition's idempotency slice is split into. Each should stay under Redis'
+    /// `hash-max-listpack-entries` (128) outcomes to keep its compact encoding: about
+    /// calls per second × idempotency seconds / (partitions × 100). See Docs/capacity notes in
+    /// configuration.md.
+    public var idempotencyBuckets: Int
 
-    public init(currency: Currency = .usd, partitions: Int = 16, windowSeconds: Int = 60, bucketMilliseconds: Int = 2_000, idempotencyHours: Int = 24) {
+    public init(currency: Currency = .usd, partitions: Int = 16, windowSeconds: Int = 60, bucketMilliseconds: Int = 2_000, idempotencyHours: Int = 24,
+                idempotencyBuckets: Int = 16_384) {
         self.currency = currency
         self.partitions = partitions
         self.windowSeconds = windowSeconds
         self.bucketMilliseconds = bucketMilliseconds
         self.idempotencyHours = idempotencyHours
+        self.idempotencyBuckets = idempotencyBuckets
     }
+
+    public var idempotencyMilliseconds: Int64 { Int64(idempotencyHours) * 3_600_000 }
 
     public var windowMilliseconds: Int64 { Int64(windowSeconds) * 1_000 }
 
@@ -33,6 +43,7 @@ public struct Settings: Sendable, Hashable, Codable {
         if bucketMilliseconds < 50 { problems.append("bucket_milliseconds must be at least 50") }
         if bucketsPerWindow > 255 { problems.append("a window may span at most 254 buckets (window_seconds × 1000 / bucket_milliseconds)") }
         if !(1...24 * 90).contains(idempotencyHours) { problems.append("idempotency_hours must be between 1 and 2160") }
+        if !(1...65_536).contains(idempotencyBuckets) { problems.append("idempotency_buckets must be between 1 and 65536") }
         return problems
     }
 
@@ -41,6 +52,7 @@ public struct Settings: Sendable, Hashable, Codable {
         case windowSeconds = "window_seconds"
         case bucketMilliseconds = "bucket_milliseconds"
         case idempotencyHours = "idempotency_hours"
+        case idempotencyBuckets = "idempotency_buckets"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +63,7 @@ public struct Settings: Sendable, Hashable, Codable {
             partitions: try container.decodeIfPresent(Int.self, forKey: .partitions) ?? defaults.partitions,
             windowSeconds: try container.decodeIfPresent(Int.self, forKey: .windowSeconds) ?? defaults.windowSeconds,
             bucketMilliseconds: try container.decodeIfPresent(Int.self, forKey: .bucketMilliseconds) ?? defaults.bucketMilliseconds,
-            idempotencyHours: try container.decodeIfPresent(Int.self, forKey: .idempotencyHours) ?? defaults.idempotencyHours)
+            idempotencyHours: try container.decodeIfPresent(Int.self, forKey: .idempotencyHours) ?? defaults.idempotencyHours,
+            idempotencyBuckets: try container.decodeIfPresent(Int.self, forKey: .idempotencyBuckets) ?? defaults.idempotencyBuckets)
     }
 }

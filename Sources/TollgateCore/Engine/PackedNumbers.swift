@@ -14,21 +14,32 @@ struct PackedNumbers {
         }
     }
 
-    /// Level count, then per level: tpm, rpm, daily budget (units, nanos), monthly budget
-    /// (units, nanos), daily tokens, monthly tokens — -1 for "no limit".
+    /// One number per slot of a contract group, in the group's order.
+    mutating func append<Slot: CaseIterable>(_ group: Slot.Type, _ value: (Slot) -> Int64) {
+        for slot in group.allCases { append(value(slot)) }
+    }
+
+    /// Per level, its limits in ``ScriptContract/Level`` order: -1 for "no limit", money as
+    /// (units, nanos).
     mutating func appendLevels(_ levels: [LevelPlan]) {
-        append(Int64(levels.count))
         for level in levels {
             let limits = level.limits
-            append(limits.tpm ?? -1, limits.rpm ?? -1)
-            for budget in [limits.dailyBudget, limits.monthlyBudget] {
-                if let budget, budget.nanos >= 0 {
-                    append(budget.nanos / Money.nanosPerUnit, budget.nanos % Money.nanosPerUnit)
-                } else {
-                    append(-1, -1)
+            func money(_ budget: Money?, units: Bool) -> Int64 {
+                guard let budget, budget.nanos >= 0 else { return -1 }
+                return units ? budget.nanos / Money.nanosPerUnit : budget.nanos % Money.nanosPerUnit
+            }
+            append(ScriptContract.Level.self) { slot in
+                switch slot {
+                case .tpm: limits.tpm ?? -1
+                case .rpm: limits.rpm ?? -1
+                case .dayBudgetUnits: money(limits.dailyBudget, units: true)
+                case .dayBudgetNanos: money(limits.dailyBudget, units: false)
+                case .monthBudgetUnits: money(limits.monthlyBudget, units: true)
+                case .monthBudgetNanos: money(limits.monthlyBudget, units: false)
+                case .dayTokens: limits.dailyTokens ?? -1
+                case .monthTokens: limits.monthlyTokens ?? -1
                 }
             }
-            append(limits.dailyTokens ?? -1, limits.monthlyTokens ?? -1)
         }
     }
 }

@@ -107,49 +107,31 @@ public struct QuotaEngine: Sendable {
     /// The `EVALSHA` of a reservation, for callers that pipeline or benchmark.
     public func reserveCommand(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) -> RedisCommand {
         let organization = plan.organization.id
-        var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
-                       Int64(plan.tier.holdSeconds) * 1_000, Int64(settings.idempotencyHours) * 3_600_000,
-                       request.inputTokens, request.maxOutputTokens ?? plan.tier.defaultOutputTokens)
-        numbers.append(price.prices.effective)
+        let slice = clientSlice(settings)
+        var numbers = commonNumbers(timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: settings, clientSlice: slice)
+        numbers.append(ScriptContract.Reserve.self) { slot in
+            switch slot {
+            case .holdMs: Int64(plan.tier.holdSeconds) * 1_000
+            case .estimatedInput: request.inputTokens
+            case .estimatedOutput: request.maxOutputTokens ?? plan.tier.defaultOutputTokens
+            case .priceInput: price.prices.effective[0]
+            case .priceCachedInput: price.prices.effective[1]
+            case .priceCacheWrite: price.prices.effective[2]
+            case .priceOutput: price.prices.effective[3]
+            case .priceReasoning: price.prices.effective[4]
+            case .levelCount: Int64(plan.levels.count)
+            }
+        }
         numbers.appendLevels(plan.levels)
+        let field = keys.outcomeField(organization: organization, id: request.requestID)
         var arguments: [any RedisArgument] = [
-            keys.holdMember(organization: organization, id: request.requestID),
+            field, keys.holdMember(organization: organization, id: request.requestID), keys.holdField(id: request.requestID),
             Self.columns(price: price, user: request.user, feature: request.feature, session: request.session, experiment: request.experiment, plan: plan),
         ]
         arguments += plan.levels.map { $0.field as any RedisArgument }
         arguments.append(numbers.bytes)
-        return command(scripts.reserve, keys: [
-            keys.state(organization: organization),
-            keys.request(organization: organization, id: request.requestID),
-            keys.holds(organization: organization),
-        ], arguments)
-    }
-
-    public func decodeReserve(_ reply: RedisReply, request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) throws(EngineError) -> ReserveDecision {
-        guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "reserve") }
-        let currency = settings.currency
-        switch status {
-        case 1 where parts.count >= 11:
-            let hold = Hold(requestID: request.requestID, reservedAt: parts[4].int ?? 0, expiresAt: parts[1].int ?? 0, estimatedTokens: parts[2].int ?? 0,
-                            estimatedCost: Money(nanos: parts[3].int ?? 0, currency: currency), priceVersion: price.versionID)
-            return .allowed(hold, Self.status(parts, from: 5))
-        case 0 where parts.count >= 11:
-            let limit = parts[1].string ?? "?"
-            let index = max(0, min(plan.levels.count - 1, Int(parts[2].int ?? 1) - 1))
-            let scope = plan.levels[index].scope
-            let tooLarge = parts[4].int == 1
-            let reason = tooLarge ? .tooLarge : scope == .user ? .userCap : Self.reason(limit)
-            let retry = parts[3].int.flatMap { $0 < 0 ? nil : Duration.milliseconds(max(1, $0)) }
-            return .limited(LimitRefusal(reason: reason, limit: limit, scope: scope, retryAfter: tooLarge ? nil : retry), Self.status(parts, from: 5))
-        case 2 where parts.count >= 5:
-            let state = parts[1].string ?? "?"
-            guard state == "H" else { return .alreadyUsed(state: Self.stateName(state)) }
-            return .alreadyHeld(Hold(requestID: request.requestID, reservedAt: parts[5].int ?? 0, expiresAt: parts[2].int ?? 0, estimatedTokens: parts[3].int ?? 0,
-                                     estimatedCost: Money(nanos: parts[4].int ?? 0, currency: currency), priceVersion: price.versionID))
-        default:
-            throw .unexpected(reply, "reserve")
-        }
+        return command(scripts.reserve, keys: [keys.state(organization: organization), keys.holds(organization: organization)]
+            + slices(organization: organization, field: field, clientSlice: slice, settings: settings), arguments)
     }
 
     // MARK: Commit and record
@@ -166,12 +148,28 @@ public struct QuotaEngine: Sendable {
         // Without the user named, a reservation's user cap is still settled: the script takes
         // the user from the reservation (an empty field).
         if request.user == nil, let level = plan.tier.userLevel("") { levels.append(level) }
-        var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, plan.timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
-                       Int64(settings.idempotencyHours) * 3_600_000)
-        numbers.append(request.usage.components)
-        numbers.append(request.latencyMillis ?? -1, request.cacheHit.map { $0 ? 1 : 0 } ?? -1, request.price == nil ? 0 : 1)
-        numbers.append(request.price?.prices.effective ?? [0, 0, 0, 0, 0])
+        let usage = request.usage
+        let prices = request.price?.prices.effective ?? [0, 0, 0, 0, 0]
+        let slice = clientSlice(settings)
+        var numbers = commonNumbers(timezoneOffsetMillis: plan.timezoneOffsetMillis, settings: settings, clientSlice: slice)
+        numbers.append(ScriptContract.Settle.self) { slot in
+            switch slot {
+            case .usageInput: usage.input
+            case .usageCachedInput: usage.cachedInput
+            case .usageCacheWrite: usage.cacheWrite
+            case .usageOutput: usage.output
+            case .usageReasoning: usage.reasoning
+            case .latencyMs: request.latencyMillis ?? -1
+            case .cacheHit: request.cacheHit.map { $0 ? 1 : 0 } ?? -1
+            case .pricesGiven: request.price == nil ? 0 : 1
+            case .priceInput: prices[0]
+            case .priceCachedInput: prices[1]
+            case .priceCacheWrite: prices[2]
+            case .priceOutput: prices[3]
+            case .priceReasoning: prices[4]
+            case .levelCount: Int64(levels.count)
+            }
+        }
         numbers.appendLevels(levels)
         // Columns override the reservation's only where given; with none given, the
         // reservation's are used as they are.
@@ -181,33 +179,17 @@ public struct QuotaEngine: Sendable {
             ? Self.columns(price: request.price, user: request.user, feature: request.feature, session: request.session,
                            experiment: request.experiment, plan: plan)
             : ""
+        let field = keys.outcomeField(organization: organization, id: request.requestID)
         var arguments: [any RedisArgument] = [
-            keys.holdMember(organization: organization, id: request.requestID), request.kind.rawValue,
-            request.requestID, organization, request.format?.rawValue ?? "", columns,
+            field, keys.holdMember(organization: organization, id: request.requestID), keys.holdField(id: request.requestID),
+            request.kind.rawValue, request.requestID, organization, request.format?.rawValue ?? "", columns,
         ]
         arguments += levels.map { ($0.scope == .user && $0.id.isEmpty ? "" : $0.field) as any RedisArgument }
         arguments.append(numbers.bytes)
         return command(scripts.settle, keys: [
-            keys.state(organization: organization),
+            keys.state(organization: organization), keys.holds(organization: organization), keys.ledger(organization: organization),
             keys.request(organization: organization, id: request.requestID),
-            keys.holds(organization: organization),
-            keys.ledger(organization: organization),
-        ], arguments)
-    }
-
-    public func decodeSettle(_ reply: RedisReply, request: SettleRequest, settings: Settings) throws(EngineError) -> Settlement {
-        guard let parts = reply.array, let status = parts.first?.int else { throw .unexpected(reply, "settle") }
-        if status == 0 {
-            throw EngineError(kind: .noModel, message: "request_id '\(request.requestID)' has no live reservation: name the model to record its usage", redis: nil)
-        }
-        guard parts.count >= 12 else { throw .unexpected(reply, "settle") }
-        let usage = TokenUsage(input: parts[7].int ?? 0, cachedInput: parts[8].int ?? 0, cacheWrite: parts[9].int ?? 0,
-                               output: parts[10].int ?? 0, reasoning: parts[11].int ?? 0)
-        let over = parts[5].string ?? ""
-        return Settlement(isNew: status == 1, usage: usage, cost: Money(nanos: parts[1].int ?? 0, currency: settings.currency),
-                          priceVersion: parts[2].string ?? "", model: parts[3].string ?? "", settledHold: parts[4].int == 1,
-                          overLimits: over.isEmpty ? [] : over.split(separator: ",").map(String.init), settledAt: parts[6].int ?? 0,
-                          estimatedTokens: status == 1 && parts[4].int == 1 && parts.count > 12 ? parts[12].int : nil)
+        ] + slices(organization: organization, field: field, clientSlice: slice, settings: settings), arguments)
     }
 
     // MARK: Release and expiry
@@ -215,25 +197,15 @@ public struct QuotaEngine: Sendable {
     public enum ReleaseMode: String, Sendable { case release, expire }
 
     public func release(requestID: String, organization: String, timezoneOffsetMillis: Int64, mode: ReleaseMode = .release, settings: Settings) async throws(EngineError) -> ReleaseOutcome {
-        var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, timezoneOffsetMillis, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow),
-                       Int64(settings.idempotencyHours) * 3_600_000)
+        let slice = clientSlice(settings)
+        let numbers = commonNumbers(timezoneOffsetMillis: timezoneOffsetMillis, settings: settings, clientSlice: slice)
+        let field = keys.outcomeField(organization: organization, id: requestID)
         let reply = try await run(command(scripts.release, keys: [
-            keys.state(organization: organization),
-            keys.request(organization: organization, id: requestID),
-            keys.holds(organization: organization),
-        ], [keys.holdMember(organization: organization, id: requestID), mode.rawValue, numbers.bytes]))
-        guard let parts = reply.array, parts.count >= 2, let status = parts[0].int, let word = parts[1].string else { throw .unexpected(reply, "release") }
-        switch (status, word) {
-        case (1, "released"): return .released(tokens: parts[2].int ?? 0, cost: Money(nanos: parts[3].int ?? 0, currency: settings.currency))
-        case (1, "expired"): return .expired(tokens: parts[2].int ?? 0, cost: Money(nanos: parts[3].int ?? 0, currency: settings.currency))
-        case (2, "released"): return .alreadyReleased
-        case (2, "expired"): return .alreadyExpired
-        case (0, "committed"): return .alreadyCommitted
-        case (0, "unknown"): return .unknown
-        case (0, "live"): return .notDue
-        default: throw .unexpected(reply, "release")
-        }
+            keys.state(organization: organization), keys.holds(organization: organization), keys.request(organization: organization, id: requestID),
+        ] + slices(organization: organization, field: field, clientSlice: slice, settings: settings), [
+            field, keys.holdMember(organization: organization, id: requestID), keys.holdField(id: requestID), mode.rawValue, numbers.bytes,
+        ]))
+        return try decodeRelease(reply, settings: settings)
     }
 
     // MARK: Quota
@@ -244,25 +216,11 @@ public struct QuotaEngine: Sendable {
 
     /// Any levels of one organisation (for the CLI's `status` and `budget show`).
     public func quota(organization: String, levels: [LevelPlan], timezone: TimeZone, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
-        let offset = Int64(timezone.secondsFromGMT()) * 1_000
-        var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, offset, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
+        let numbers = commonNumbers(timezoneOffsetMillis: Int64(timezone.secondsFromGMT()) * 1_000, settings: settings)
         var arguments = levels.map { $0.field as any RedisArgument }
         arguments.append(numbers.bytes)
         let reply = try await run(command(scripts.quota, keys: [keys.state(organization: organization)], arguments))
-        guard let parts = reply.array, parts.count == 1 + levels.count * 10, let now = parts[0].int else { throw .unexpected(reply, "quota") }
-        let currency = settings.currency
-        let levels = levels.enumerated().map { index, level in
-            let p = Array(parts[(1 + index * 10)..<(11 + index * 10)])
-            return LevelUsage(level: level, windowTracked: p[0].int == 1, windowTokens: p[1].int ?? 0, windowRequests: p[2].int ?? 0,
-                              windowReset: .milliseconds(p[3].int ?? 0),
-                              daySpent: Money(nanos: p[4].int ?? 0, currency: currency), dayHeld: Money(nanos: p[5].int ?? 0, currency: currency),
-                              dayTokens: p[6].int ?? 0,
-                              monthSpent: Money(nanos: p[7].int ?? 0, currency: currency), monthHeld: Money(nanos: p[8].int ?? 0, currency: currency),
-                              monthTokens: p[9].int ?? 0)
-        }
-        let resets = PeriodCalendar(timezone: timezone).resets(after: now)
-        return QuotaSnapshot(now: now, levels: levels, dayResetsAt: resets.day, monthResetsAt: resets.month)
+        return try decodeQuota(reply, levels: levels, timezone: timezone, settings: settings)
     }
 
     /// End users with counters in `organization`'s state hash (at most `limit`), for reading
@@ -291,12 +249,13 @@ public struct QuotaEngine: Sendable {
     /// it to zero). Returns the spend before and after.
     public func adjustBudget(organization: String, level: LevelPlan, period: BudgetPeriod, credit amount: Money?, timezone: TimeZone,
                              settings: Settings) async throws(EngineError) -> (before: Money, after: Money) {
-        var numbers = PackedNumbers()
-        numbers.append(clockOffsetMillis, Int64(timezone.secondsFromGMT()) * 1_000, Int64(settings.bucketMilliseconds), Int64(settings.bucketsPerWindow))
+        let numbers = commonNumbers(timezoneOffsetMillis: Int64(timezone.secondsFromGMT()) * 1_000, settings: settings)
         let reply = try await run(command(scripts.adjust, keys: [keys.state(organization: organization)], [
             level.field, period.rawValue, amount == nil ? "reset" : "credit", String(amount?.nanos ?? 0), numbers.bytes,
         ]))
-        guard let parts = reply.array, parts.count == 2, let before = parts[0].int, let after = parts[1].int else { throw .unexpected(reply, "adjust") }
+        var reader = try ReplyReader(reply, script: "adjust")
+        let before = try reader.int(), after = try reader.int()
+        try reader.end()
         return (Money(nanos: before, currency: settings.currency), Money(nanos: after, currency: settings.currency))
     }
 
@@ -315,35 +274,52 @@ public struct QuotaEngine: Sendable {
         }
     }
 
-    /// Model, provider, price version, user, feature, session, tier, key, workspace, experiment:
-    /// tab-separated, with tabs and line breaks in values replaced by spaces.
+    /// The attribution columns (``AttributionColumn``) tab-separated, with tabs and line breaks
+    /// in values replaced by spaces.
     static func columns(price: ResolvedPrice?, user: String?, feature: String?, session: String?, experiment: String?, plan: RequestPlan) -> String {
-        [price?.model, price?.provider, price?.versionID, user, feature, session, plan.tier.name, plan.key.id, plan.workspace.id, experiment]
-            .map { value in String((value ?? "").map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }) }
-            .joined(separator: "\t")
-    }
-
-    static func status(_ parts: [RedisReply], from index: Int) -> RateLimitStatus {
-        func value(_ offset: Int) -> Int64? { parts[index + offset].int.flatMap { $0 < 0 ? nil : $0 } }
-        return RateLimitStatus(tokensLimit: value(0), tokensRemaining: value(1), tokensReset: .milliseconds(max(0, value(2) ?? 0)),
-                               requestsLimit: value(3), requestsRemaining: value(4), requestsReset: .milliseconds(max(0, value(5) ?? 0)))
-    }
-
-    static func reason(_ limit: String) -> LimitReason {
-        switch limit {
-        case "tpm": .tpm
-        case "rpm": .rpm
-        case "budget_daily", "tokens_daily": .budgetDaily
-        default: .budgetMonthly
+        AttributionColumn.allCases.map { column -> String? in
+            switch column {
+            case .model: price?.model
+            case .provider: price?.provider
+            case .priceVersion: price?.versionID
+            case .user: user
+            case .feature: feature
+            case .session: session
+            case .tier: plan.tier.name
+            case .key: plan.key.id
+            case .workspace: plan.workspace.id
+            case .experiment: experiment
+            }
         }
+        .map { value in String((value ?? "").map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 }) }
+        .joined(separator: "\t")
     }
 
-    static func stateName(_ state: String) -> String {
-        switch state {
-        case "C": "committed"
-        case "R": "released"
-        case "X": "expired"
-        default: state
+    /// The numbers every script's argument starts with (``ScriptContract/Common``).
+    func commonNumbers(timezoneOffsetMillis: Int64, settings: Settings, clientSlice: Int64? = nil) -> PackedNumbers {
+        var numbers = PackedNumbers()
+        let clientSlice = clientSlice ?? self.clientSlice(settings)
+        numbers.append(ScriptContract.Common.self) { slot in
+            switch slot {
+            case .clockOffset: clockOffsetMillis
+            case .timezoneOffset: timezoneOffsetMillis
+            case .bucketMs: Int64(settings.bucketMilliseconds)
+            case .buckets: Int64(settings.bucketsPerWindow)
+            case .retentionMs: settings.idempotencyMilliseconds
+            case .clientSlice: clientSlice
+            }
         }
+        return numbers
+    }
+
+    /// The idempotency slice the caller's clock is in (the scripts go by Redis' clock and take
+    /// the keys of the slices around it).
+    func clientSlice(_ settings: Settings) -> Int64 {
+        (Int64(Date().timeIntervalSince1970 * 1_000) + clockOffsetMillis) / settings.idempotencyMilliseconds
+    }
+
+    /// The idempotency hashes of a request around `clientSlice` (see ``KeyLayout/idempotencySlices``).
+    func slices(organization: String, field: [UInt8], clientSlice: Int64, settings: Settings) -> [String] {
+        keys.idempotencySlices(organization: organization, field: field, clientSlice: clientSlice, buckets: settings.idempotencyBuckets)
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import TollgateRedis
 
 /// The Lua scripts behind every decision, loaded from the package's resources. Each script
-/// is `common.lua` followed by its own body (Lua in Redis has no modules).
+/// is the contract's generated constants (``ScriptContract/luaHeader(for:)``), `common.lua`,
+/// then its own body (Lua in Redis has no modules).
 public struct QuotaScripts: Sendable {
     public let reserve: RedisScript
     public let settle: RedisScript
@@ -21,7 +22,7 @@ public struct QuotaScripts: Sendable {
     public static func load() throws(ScriptLoadingError) -> QuotaScripts {
         let prelude = try source("common")
         func script(_ name: String) throws(ScriptLoadingError) -> RedisScript {
-            RedisScript(name: name, source: prelude + "\n" + (try source(name)))
+            RedisScript(name: name, source: ScriptContract.luaHeader(for: name) + prelude + "\n" + (try source(name)))
         }
         return QuotaScripts(reserve: try script("reserve"), settle: try script("settle"), release: try script("release"), quota: try script("quota"),
                             adjust: try script("adjust"), rollup: RedisScript(name: "rollup", source: try source("rollup")))

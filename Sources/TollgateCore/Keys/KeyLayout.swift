@@ -1,3 +1,4 @@
+import Crypto
 import Synchronization
 import TollgateRedis
 
@@ -61,12 +62,37 @@ public struct KeyLayout: Sendable, Hashable {
     /// `k:<id>`, `u:<id>`), each a packed window + budget record.
     public func state(organization: String) -> String { "\(tag(partition(of: organization))):s:\(organization)" }
 
-    /// The record of one request id: its hold while live, then its outcome, kept for the
-    /// idempotency retention.
+    /// The details of a released or expired reservation (its hold's bytes), kept so that a
+    /// late commit can still be priced and attributed.
     public func request(organization: String, id: String) -> String { "\(tag(partition(of: organization))):r:\(organization):\(id)" }
 
     /// Member of the hold index for a request.
     public func holdMember(organization: String, id: String) -> String { "\(organization):\(id)" }
+
+    /// The live hold's field in the organisation's state hash.
+    public func holdField(id: String) -> String { "h:\(id)" }
+
+    /// A request's field in its idempotency slice: the first 16 bytes of SHA-256 of
+    /// `organisation NUL request id` — fixed-size whatever the id's length, and not forgeable
+    /// into another id's outcome.
+    public func outcomeField(organization: String, id: String) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array(organization.utf8) + [0] + Array(id.utf8))
+        return Array(hasher.finalize().prefix(16))
+    }
+
+    /// One hash of an idempotency slice: the outcomes of `bucket` of the partition's requests
+    /// settled in `slice` (Redis time / idempotency retention).
+    public func idempotency(partition: Int, slice: Int64, bucket: Int) -> String { "\(tag(partition)):i:\(slice):\(bucket)" }
+
+    /// The idempotency hashes a script call for a request may use: its bucket in slices
+    /// `clientSlice - 2 ... clientSlice + 1` (the script picks the current and the previous
+    /// slice by Redis' clock, which may differ from the caller's by less than a slice).
+    public func idempotencySlices(organization: String, field: [UInt8], clientSlice: Int64, buckets: Int) -> [String] {
+        let bucket = (Int(field[0]) << 8 | Int(field[1])) % max(1, buckets)
+        let partition = partition(of: organization)
+        return (clientSlice - 2...clientSlice + 1).map { idempotency(partition: partition, slice: $0, bucket: bucket) }
+    }
 
     /// Sorted set of live holds in a partition, scored by expiry (ms).
     public func holds(partition: Int) -> String { "\(tag(partition)):holds" }
@@ -187,6 +213,7 @@ public struct KeyLayout: Sendable, Hashable {
     /// The keys of one request's scripts, checked to share one slot.
     public func requestKeys(organization: String, id: String) -> [String] {
         [state(organization: organization), request(organization: organization, id: id), holds(organization: organization), ledger(organization: organization)]
+            + idempotencySlices(organization: organization, field: outcomeField(organization: organization, id: id), clientSlice: 1_000, buckets: 65_536)
     }
 
     public static func sameSlot(_ keys: [String]) -> Bool {

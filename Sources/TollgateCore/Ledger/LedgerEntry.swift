@@ -1,5 +1,5 @@
 /// One usage event in a partition's ledger stream, as `settle.lua` writes it: a single
-/// stream field `e` holding tab-separated columns (see the script's header).
+/// stream field `e` holding the ``LedgerColumn``s tab-separated.
 public struct LedgerEntry: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable { case commit, record }
 
@@ -32,33 +32,78 @@ public struct LedgerEntry: Sendable, Hashable {
     /// Limits the subjects were over after this usage (`o:budget_daily`).
     public var overLimits: [String]
 
-    /// Parses the `e` field of a stream entry; nil if it is not a ledger line we know.
+    /// Parses the `e` field of a stream entry; nil if it is not a ledger line we know (another
+    /// format, too few columns, an unknown kind, or a number column that is not a number).
     public init?(id: String, line: String) {
         let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard columns.count >= 26, columns[0] == "1", let kind = Kind(rawValue: columns[1]) else { return nil }
-        func int(_ index: Int) -> Int64 { Int64(columns[index]) ?? 0 }
+        guard columns.count >= LedgerColumn.minimumCount, columns[LedgerColumn.format.rawValue] == LedgerColumn.formatVersion,
+              let kind = Kind(rawValue: columns[LedgerColumn.kind.rawValue]) else { return nil }
+        func text(_ column: LedgerColumn) -> String { column.rawValue < columns.count ? columns[column.rawValue] : "" }
+        var failed = false
+        func int(_ column: LedgerColumn) -> Int64 {
+            guard let value = Int64(text(column)) else { failed = true; return 0 }
+            return value
+        }
         self.id = id
         self.kind = kind
-        requestID = columns[2]
-        organization = columns[3]
-        at = int(4)
-        reservedAt = int(5)
-        estimatedTokens = int(6)
-        usage = TokenUsage(input: int(7), cachedInput: int(8), cacheWrite: int(9), output: int(10), reasoning: int(11))
-        costNanos = int(12)
-        latencyMillis = int(13) < 0 ? nil : int(13)
-        cacheHit = int(14) < 0 ? nil : int(14) == 1
-        usageFormat = columns[15]
-        overLimits = columns[16].isEmpty ? [] : columns[16].split(separator: ",").map(String.init)
-        model = columns[17]
-        provider = columns[18]
-        priceVersion = columns[19]
-        user = columns[20]
-        feature = columns[21]
-        session = columns[22]
-        tier = columns[23]
-        key = columns[24]
-        workspace = columns[25]
-        experiment = columns.count > 26 ? columns[26] : ""
+        requestID = text(.requestID)
+        organization = text(.organization)
+        at = int(.at)
+        reservedAt = int(.reservedAt)
+        estimatedTokens = int(.estimatedTokens)
+        usage = TokenUsage(input: int(.input), cachedInput: int(.cachedInput), cacheWrite: int(.cacheWrite), output: int(.output), reasoning: int(.reasoning))
+        costNanos = int(.cost)
+        let latency = int(.latency), cache = int(.cacheHit)
+        latencyMillis = latency < 0 ? nil : latency
+        cacheHit = cache < 0 ? nil : cache == 1
+        usageFormat = text(.usageFormat)
+        overLimits = text(.overLimits).isEmpty ? [] : text(.overLimits).split(separator: ",").map(String.init)
+        model = text(.model)
+        provider = text(.provider)
+        priceVersion = text(.priceVersion)
+        user = text(.user)
+        feature = text(.feature)
+        session = text(.session)
+        tier = text(.tier)
+        key = text(.key)
+        workspace = text(.workspace)
+        experiment = text(.experiment)
+        if failed { return nil }
+    }
+
+    /// The line `settle.lua` writes for this entry (for tests and tools that write ledgers).
+    public var line: String {
+        LedgerColumn.allCases.map { column -> String in
+            switch column {
+            case .format: LedgerColumn.formatVersion
+            case .kind: kind.rawValue
+            case .requestID: requestID
+            case .organization: organization
+            case .at: String(at)
+            case .reservedAt: String(reservedAt)
+            case .estimatedTokens: String(estimatedTokens)
+            case .input: String(usage.input)
+            case .cachedInput: String(usage.cachedInput)
+            case .cacheWrite: String(usage.cacheWrite)
+            case .output: String(usage.output)
+            case .reasoning: String(usage.reasoning)
+            case .cost: String(costNanos)
+            case .latency: String(latencyMillis ?? -1)
+            case .cacheHit: cacheHit.map { $0 ? "1" : "0" } ?? "-1"
+            case .usageFormat: usageFormat
+            case .overLimits: overLimits.joined(separator: ",")
+            case .model: model
+            case .provider: provider
+            case .priceVersion: priceVersion
+            case .user: user
+            case .feature: feature
+            case .session: session
+            case .tier: tier
+            case .key: key
+            case .workspace: workspace
+            case .experiment: experiment
+            }
+        }
+        .joined(separator: "\t")
     }
 }

@@ -56,10 +56,21 @@ public struct TokenPrices: Hashable, Sendable {
     /// Computed as Σ tokens × ⌊price / 10⁶⌋ + round(Σ tokens × (price mod 10⁶) / 10⁶), the
     /// same split the Lua scripts use, so both stay below 2^53 and agree to the nano-unit.
     public func cost(of usage: TokenUsage) -> Int64 {
-        let tokens = usage.components
+        Self.cost(usage.components, at: effective)
+    }
+
+    /// What a reservation holds for `input` tokens in and up to `output` out: every input token
+    /// uncached, every output token at the dearer of the output and reasoning prices (a model
+    /// may spend them all reasoning). `reserve.lua` computes the same with the same function.
+    public func estimatedCost(input: Int64, output: Int64) -> Int64 {
+        Self.cost([input, 0, 0, output, 0], at: [self.input, 0, 0, max(self.output, reasoning ?? self.output), 0])
+    }
+
+    /// Σ counts × prices / 10⁶ over the five token classes, rounded once, half up.
+    static func cost(_ counts: [Int64], at prices: [Int64]) -> Int64 {
         var whole: Int64 = 0
         var fraction: Int64 = 0
-        for (count, price) in zip(tokens, effective) {
+        for (count, price) in zip(counts, prices) where count > 0 {
             whole += count * (price / 1_000_000)
             fraction += count * (price % 1_000_000)
         }

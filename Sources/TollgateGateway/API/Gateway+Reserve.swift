@@ -155,7 +155,8 @@ extension Gateway {
                 "quota.decision": "degraded", "quota.tier": "\(plan.tier.name)", "quota.organization": "\(plan.organization.id)",
             ])
             let estimate = TokenUsage(input: request.inputTokens, output: request.maxOutputTokens ?? plan.tier.defaultOutputTokens)
-            return .degraded(estimate: estimate, cost: Money(nanos: price.prices.cost(of: estimate), currency: settings.currency))
+            return .degraded(estimate: estimate, cost: Money(nanos: price.prices.estimatedCost(input: estimate.input, output: estimate.output),
+                                                             currency: settings.currency))
         }
     }
 }

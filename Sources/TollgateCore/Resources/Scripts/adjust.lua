@@ -3,19 +3,22 @@
 -- KEYS[1] organisation state hash
 -- ARGV[1] subject field   ARGV[2] 'day' or 'month'   ARGV[3] 'credit' or 'reset'
 -- ARGV[4] amount to credit (nanos, decimal string; ignored for reset)
--- ARGV[5] numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K
+-- ARGV[5] numbers: N_*
 --
--- credit: spent -= amount (not below zero); reset: spent = 0. Held amounts are untouched.
--- Reply: {spent before (nanos), spent after (nanos)}
+-- credit: spent -= amount (not below zero); reset: spent = 0. Held amounts and the window are
+-- untouched (only the subject's header is rewritten).
+-- Reply (AdjustReply in Swift): {spent before (nanos), spent after (nanos)}
 
-local a = { struct.unpack('<dddd', ARGV[5]) }
-local now = now_ms(a[1])
-local day, month = periods(now, a[2])
+local a = numbers(ARGV[5])
+local now = now_ms(a[N_CLOCK_OFFSET])
+local day, month = periods(now, a[N_TIMEZONE_OFFSET])
+local K, c = a[N_BUCKETS], math.floor(now / a[N_BUCKET_MS])
 local fields = { ARGV[1] }
-local subjects, marker = load_all(fields, {}, a[4], math.floor(now / a[3]), day, month)
+local raw = read({ 'x' }, fields, K, c)
+local subjects = subjects_of(raw, 2, fields, {}, K, c, day, month, false)
 local s = subjects[1]
-local u, n = 6, 7
-if ARGV[2] == 'month' then u, n = 12, 13 end
+local u, n = S_DAY_SPENT_U, S_DAY_SPENT_N
+if ARGV[2] == 'month' then u, n = S_MONTH_SPENT_U, S_MONTH_SPENT_N end
 
 local function text(units, nanos)
   if units == 0 then return string.format('%d', nanos) end
@@ -32,5 +35,5 @@ else
   s[u], s[n] = madd(s[u], s[n], -cu, -cn)
   if s[u] < 0 then s[u], s[n] = 0, 0 end
 end
-save_all(fields, subjects, marker, month, now, a[2])
+save_all(subjects, raw[1], month, now, a[N_TIMEZONE_OFFSET])
 return { before, text(s[u], s[n]) }

@@ -1,22 +1,27 @@
--- common.lua — the prelude every Tollgate script starts with (the engine prepends it).
+-- common.lua — the prelude every Tollgate script starts with (after the contract's constants,
+-- generated from ScriptContract.swift: N_*, RN_*, SN_*, L_*, S_*, H_*, O_*, A_*, LC_*, LIMIT_*).
 -- Kept small: everything here is re-created on every call.
 --
--- Numbers cross the script boundary packed, never as decimal strings: ARGV[1] is a blob of
--- little-endian doubles (struct '<d...'), all integers below 2^53. Converting dozens of
--- decimal ARGV strings with tonumber() would cost more than the whole decision.
+-- Cost model (Docs/benchmarks.md, "where the time goes"): every byte that crosses into or out
+-- of Lua costs (~4 ns a byte to create a string here), every redis.call ~0.5-1.5 µs. So
+-- records are split so that a call reads and writes only what it changes.
 --
--- Subject records. An organisation's live counters are one hash; each field is a subject
--- ('o', 'w:<id>', 'k:<id>', 'u:<id>') holding a packed record, as small as it can be,
--- because every byte a script reads or writes costs:
---   header, 93 bytes (struct '<BddI4I4dI4dI4dI4dI4dI4d'):
---     1 K (ring size)   2 newest bucket index   3 window tokens   4 window requests
---     5 day number      6,7 day spent (units, nanos)    8,9 day held (units, nanos)
---     10 day tokens (used + held)
---     11 month number   12,13 month spent   14,15 month held   16 month tokens (used + held)
---   ring, only for subjects with a TPM or RPM limit: K slots of (uint32 tokens, uint32 requests).
+-- Numbers cross the script boundary packed, never as decimal strings: the last ARGV is a blob
+-- of little-endian doubles, all integers below 2^53 (N_* slots, then the script's own, then
+-- LEVEL_SIZE per level).
+--
+-- The organisation's state hash (KEYS[1]) holds, per subject ('o', 'w:<id>', 'k:<id>',
+-- 'u:<id>'):
+--   <subject>      the header, SUBJECT_FORMAT (S_* fields): window size K (0: no window), newest
+--                  bucket, window tokens and requests, then day and month counters;
+--   <subject>|<g>  ring group g of a subject with a window: slots g*8 .. g*8+7 of the K-slot
+--                  ring (uint32 tokens, uint32 requests each), so an update rewrites 64 bytes,
+--                  not the whole ring. A missing group is all zeros.
+-- and 'h:<request id>' per live hold (HOLD_FORMAT, then the subject fields comma-separated,
+-- '\n', the attribution columns), and 'x': the month whose end the hash's TTL was last set to.
+--
 -- The window counts every bucket overlapping the last window: K = ceil(window / bucket) + 1,
 -- so the tokens admitted in any rolling window never exceed the limit.
--- Hash field 'x' holds the month whose end the hash's TTL was last set to.
 --
 -- Money counters are (units, nanos) pairs with 0 <= nanos < 1e9, exact far beyond 2^53 nanos;
 -- one request's cost is below 2^53 nanos by construction. Limits arrive as such pairs too;
@@ -25,20 +30,23 @@
 -- Time: Redis TIME in ms plus a clock offset (0 in production; tests cross day and month
 -- boundaries with it). Days and months are calendar periods at the organisation's UTC offset.
 
-local HEADER = '<BddI4I4dI4dI4dI4dI4dI4d'
-local HEADER_SIZE = 93
 local SLOT = '<I4I4'
 local SLOT_SIZE = 8
+local GROUP_SLOTS = 8
+local ZERO_SLOT = '\0\0\0\0\0\0\0\0'
 local NANOS = 1000000000
 local DAY_MS = 86400000
+local SCOPE_LETTERS = 'kwou'
+local SUBJECT_SIZE = struct.size(SUBJECT_FORMAT)
 
--- The numbers argument: packed doubles, with the level count L at position `fixed` and
--- `per_level` numbers per level after it. A JSON array is accepted too (decoded by cjson,
--- a few microseconds slower), for tools that cannot send NUL bytes, such as redis-benchmark.
-local function numbers(raw, fixed, per_level)
+-- The numbers argument: packed doubles, `levels_at` the slot of the level count (nil: no
+-- levels). A JSON array is accepted too (decoded by cjson, a few microseconds slower), for
+-- tools that cannot send NUL bytes, such as redis-benchmark.
+local function numbers(raw, levels_at)
   if string.byte(raw, 1) == 91 then return cjson.decode(raw) end
-  local L = struct.unpack('<d', raw, (fixed - 1) * 8 + 1)
-  return { struct.unpack('<' .. string.rep('d', fixed + per_level * L), raw) }
+  local count = #raw / 8
+  if levels_at then count = levels_at + LEVEL_SIZE * struct.unpack('<d', raw, (levels_at - 1) * 8 + 1) end
+  return { struct.unpack('<' .. string.rep('d', count), raw) }
 end
 
 local function now_ms(offset)
@@ -54,6 +62,22 @@ end
 
 -- True when (au, an) <= (bu, bn).
 local function mle(au, an, bu, bn) return au < bu or (au == bu and an <= bn) end
+
+-- The cost of token counts t at prices p (both in usage order: input, cached input, cache
+-- write, output, reasoning; prices per 1M tokens in nano-units): Σ t × p / 10^6, rounded once,
+-- half up — split as TokenPrices.cost splits it, so both stay below 2^53 and agree to the nano.
+local function cost(t, p)
+  local whole, fraction = 0, 0
+  for i = 1, 5 do
+    local n = t[i]
+    if n > 0 then
+      local ai = math.floor(p[i] / 1000000)
+      whole = whole + n * ai
+      fraction = fraction + n * (p[i] - ai * 1000000)
+    end
+  end
+  return whole + math.floor((fraction + 500000) / 1000000)
+end
 
 -- Local day number and month number (year * 12 + month - 1), Howard Hinnant's civil_from_days.
 local function periods(now, tz)
@@ -83,125 +107,166 @@ local function month_end(month, tz)
   return (era * 146097 + doe - 719468) * DAY_MS - tz
 end
 
-local ZERO_SLOT = '\0\0\0\0\0\0\0\0'
+local function group_of(K, bucket) return math.floor((bucket % K) / GROUP_SLOTS) end
 
--- Unpacks a subject record and brings it to bucket c, day and month. `windowed`: true keeps
--- or starts a ring (the subject has a TPM or RPM limit), nil keeps whatever ring it has.
--- The ring stays inside the raw record (s.raw) until something has to rewrite it (s.ring).
-local function load(raw, windowed, K, c, day, month)
-  local s
-  if raw then
-    s = { struct.unpack(HEADER, raw) }
-    s[17] = nil
-  else
-    s = { K, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
+-- Ring group g of subject s, fetched on first use (a group not read with the header).
+local function group(s, K, g)
+  local v = s.groups[g]
+  if v == nil then
+    if not s.reset then v = redis.call('HGET', KEYS[1], s.field .. '|' .. g) end
+    if not v then v = string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
+    s.groups[g] = v
   end
-  if raw and s[1] == K and #raw == HEADER_SIZE + K * SLOT_SIZE then
-    s.raw = raw
-    if c > s[2] then
-      if c - s[2] >= K then
-        s.ring, s[3], s[4] = string.rep(ZERO_SLOT, K), 0, 0
-      else
-        local ring = string.sub(raw, HEADER_SIZE + 1)
-        for i = s[2] + 1, c do
-          local at = (i % K) * SLOT_SIZE
-          local t, r = struct.unpack(SLOT, ring, at + 1)
-          if t > 0 or r > 0 then
-            s[3], s[4] = s[3] - t, s[4] - r
-            ring = string.sub(ring, 1, at) .. ZERO_SLOT .. string.sub(ring, at + SLOT_SIZE + 1)
-          end
-        end
-        s.ring = ring
-      end
-      s[2] = c
-    end
-  else
-    s[1], s[2], s[3], s[4] = K, c, 0, 0
-    s.ring = windowed and string.rep(ZERO_SLOT, K) or ''
-  end
-  if s[5] ~= day then s[5], s[6], s[7], s[8], s[9], s[10] = day, 0, 0, 0, 0, 0 end
-  if s[11] ~= month then s[11], s[12], s[13], s[14], s[15], s[16] = month, 0, 0, 0, 0, 0 end
-  return s
+  return v
 end
-
-local function has_ring(s) return s.ring == nil or s.ring ~= '' end
 
 -- The (tokens, requests) of bucket `bucket`'s slot.
 local function slot(s, K, bucket)
-  local at = (bucket % K) * SLOT_SIZE
-  if s.ring then return struct.unpack(SLOT, s.ring, at + 1) end
-  return struct.unpack(SLOT, s.raw, HEADER_SIZE + at + 1)
+  local g = group_of(K, bucket)
+  return struct.unpack(SLOT, group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE + 1)
 end
 
-local function save(s)
-  local header = struct.pack(HEADER, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12],
-    s[13], s[14], s[15], s[16])
-  if s.ring then return header .. s.ring end
-  if s.slot_at then
-    local at = HEADER_SIZE + s.slot_at
-    return header .. string.sub(s.raw, HEADER_SIZE + 1, at) .. struct.pack(SLOT, s.slot_t, s.slot_r) .. string.sub(s.raw, at + SLOT_SIZE + 1)
+local function set_slot(s, K, bucket, t, r)
+  local g = group_of(K, bucket)
+  local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
+  s.groups[g] = string.sub(v, 1, at) .. struct.pack(SLOT, t, r) .. string.sub(v, at + SLOT_SIZE + 1)
+  s.dirty[g] = true
+end
+
+-- Unpacks subject `field` from its header `raw` (nil: new) and `graw`, the stored ring group of
+-- bucket c (false: none), and brings it to bucket c, day and month. `windowed`: true starts a
+-- window if the subject keeps none, nil keeps whatever it has. `advance` false leaves the window
+-- as stored (a budget correction touches no window).
+local function load(field, raw, graw, windowed, K, c, day, month, advance)
+  local s
+  if raw then
+    s = { struct.unpack(SUBJECT_FORMAT, raw) }
+    s[#s] = nil
+  else
+    s = { 0, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
   end
-  return header .. string.sub(s.raw, HEADER_SIZE + 1)
+  s.field, s.groups, s.dirty = field, {}, {}
+  if advance ~= false then
+    if raw and s[S_WINDOW] == K then
+      local gc = group_of(K, c)
+      if #raw > SUBJECT_SIZE then
+        -- A record of the layout before ring groups (header and ring in one field): split it.
+        for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
+          s.groups[g] = string.sub(raw, SUBJECT_SIZE + g * GROUP_SLOTS * SLOT_SIZE + 1, SUBJECT_SIZE + (g + 1) * GROUP_SLOTS * SLOT_SIZE)
+        end
+        s.reset, s.stale = true, true
+      else
+        s.groups[gc] = graw or string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - gc * GROUP_SLOTS))
+      end
+      local d = c - s[S_NEWEST]
+      if d >= K then
+        s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale, s.groups = 0, 0, true, true, {}
+      elseif d > 0 then
+        for j = s[S_NEWEST] + 1, c do
+          local t, r = slot(s, K, j)
+          if t > 0 or r > 0 then
+            s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] - t, s[S_WINDOW_REQUESTS] - r
+            set_slot(s, K, j, 0, 0)
+          end
+        end
+      end
+      if d > 0 then s[S_NEWEST] = c end
+    elseif windowed then
+      -- A new window: every slot is zero; ring groups left from an earlier window are stale.
+      s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale = K, c, 0, 0, true, raw ~= nil
+    else
+      s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = 0, c, 0, 0
+    end
+  end
+  if s[S_DAY] ~= day then
+    s[S_DAY], s[S_DAY_SPENT_U], s[S_DAY_SPENT_N], s[S_DAY_HELD_U], s[S_DAY_HELD_N], s[S_DAY_TOKENS] = day, 0, 0, 0, 0, 0
+  end
+  if s[S_MONTH] ~= month then
+    s[S_MONTH], s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], s[S_MONTH_HELD_U], s[S_MONTH_HELD_N], s[S_MONTH_TOKENS] = month, 0, 0, 0, 0, 0
+  end
+  return s
+end
+
+local function windowed(s) return s[S_WINDOW] > 0 end
+
+-- Appends subject s's header and changed ring groups (all of them when stale ones may be
+-- stored) to `args`.
+local function save(s, args)
+  args[#args + 1] = s.field
+  args[#args + 1] = struct.pack(SUBJECT_FORMAT, unpack(s, 1, S_MONTH_TOKENS))
+  local K = s[S_WINDOW]
+  if K == 0 then return end
+  if s.stale then
+    for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
+      args[#args + 1] = s.field .. '|' .. g
+      args[#args + 1] = group(s, K, g)
+    end
+  else
+    for g in pairs(s.dirty) do
+      args[#args + 1] = s.field .. '|' .. g
+      args[#args + 1] = s.groups[g]
+    end
+  end
 end
 
 -- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero.
 local function window_add(s, K, bucket, tokens, requests)
-  if not has_ring(s) or bucket <= s[2] - K or bucket > s[2] then return end
-  local at = (bucket % K) * SLOT_SIZE
+  if not windowed(s) or bucket <= s[S_NEWEST] - K or bucket > s[S_NEWEST] then return end
   local t, r = slot(s, K, bucket)
   local nt, nr = math.min(4294967295, math.max(0, t + tokens)), math.min(4294967295, math.max(0, r + requests))
-  s[3], s[4] = s[3] + nt - t, s[4] + nr - r
-  if s.ring == nil and s.slot_at == nil then
-    s.slot_at, s.slot_t, s.slot_r = at, nt, nr
-  else
-    if s.ring == nil then
-      s.ring = string.sub(s.raw, HEADER_SIZE + 1, HEADER_SIZE + s.slot_at) .. struct.pack(SLOT, s.slot_t, s.slot_r)
-        .. string.sub(s.raw, HEADER_SIZE + s.slot_at + SLOT_SIZE + 1)
-      s.slot_at = nil
-    end
-    s.ring = string.sub(s.ring, 1, at) .. struct.pack(SLOT, nt, nr) .. string.sub(s.ring, at + SLOT_SIZE + 1)
-  end
+  s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] + nt - t, s[S_WINDOW_REQUESTS] + nr - r
+  set_slot(s, K, bucket, nt, nr)
 end
 
 -- Moves an amount of money and tokens into (sign 1) or out of (sign -1) the held budgets
 -- of the periods (hold_day, hold_month), if they are still the current ones.
-local function hold_move(s, sign, cost, tokens, hold_day, hold_month)
-  local u, n = madd(0, 0, 0, sign * cost)
-  if hold_day == s[5] then
-    s[8], s[9] = madd(s[8], s[9], u, n)
-    if s[8] < 0 then s[8], s[9] = 0, 0 end
-    s[10] = math.max(0, s[10] + sign * tokens)
+local function hold_move(s, sign, amount, tokens, hold_day, hold_month)
+  local u, n = madd(0, 0, 0, sign * amount)
+  if hold_day == s[S_DAY] then
+    s[S_DAY_HELD_U], s[S_DAY_HELD_N] = madd(s[S_DAY_HELD_U], s[S_DAY_HELD_N], u, n)
+    if s[S_DAY_HELD_U] < 0 then s[S_DAY_HELD_U], s[S_DAY_HELD_N] = 0, 0 end
+    s[S_DAY_TOKENS] = math.max(0, s[S_DAY_TOKENS] + sign * tokens)
   end
-  if hold_month == s[11] then
-    s[14], s[15] = madd(s[14], s[15], u, n)
-    if s[14] < 0 then s[14], s[15] = 0, 0 end
-    s[16] = math.max(0, s[16] + sign * tokens)
+  if hold_month == s[S_MONTH] then
+    s[S_MONTH_HELD_U], s[S_MONTH_HELD_N] = madd(s[S_MONTH_HELD_U], s[S_MONTH_HELD_N], u, n)
+    if s[S_MONTH_HELD_U] < 0 then s[S_MONTH_HELD_U], s[S_MONTH_HELD_N] = 0, 0 end
+    s[S_MONTH_TOKENS] = math.max(0, s[S_MONTH_TOKENS] + sign * tokens)
   end
 end
 
--- Reads every subject with one HMGET (plus the TTL marker 'x').
-local function load_all(fields, windowed, K, c, day, month)
-  local raw = redis.call('HMGET', KEYS[1], 'x', unpack(fields))
-  local subjects = {}
-  for i = 1, #fields do subjects[i] = load(raw[i + 1] or nil, windowed[i], K, c, day, month) end
-  return subjects, raw[1]
-end
-
--- Writes every subject with one HSET; moves the hash's TTL past the month's end once a month.
-local function save_all(fields, subjects, marker, month, now, tz)
-  local args = {}
+-- One HMGET of fields `extra` (such as 'x' and a hold) and, per subject field, its header and
+-- the ring group of bucket c: the header of fields[i] is at #extra + 2i - 1, its group after it.
+local function read(extra, fields, K, c)
+  local names, E, gc = {}, #extra, group_of(K, c)
+  for i = 1, E do names[i] = extra[i] end
   for i = 1, #fields do
-    args[2 * i - 1] = fields[i]
-    args[2 * i] = save(subjects[i])
+    names[E + 2 * i - 1] = fields[i]
+    names[E + 2 * i] = fields[i] .. '|' .. gc
   end
-  if marker ~= tostring(month) then
+  return redis.call('HMGET', KEYS[1], unpack(names))
+end
+
+-- Subjects `fields` of a read whose first header is at raw[from].
+local function subjects_of(raw, from, fields, flags, K, c, day, month, advance)
+  local subjects = {}
+  for i = 1, #fields do
+    subjects[i] = load(fields[i], raw[from + 2 * i - 2] or nil, raw[from + 2 * i - 1] or false, flags[i], K, c, day, month, advance)
+  end
+  return subjects
+end
+
+-- Writes every subject (and the field/value pairs `extra`) with one HSET; moves the hash's TTL
+-- past the month's end once a month (`marker`: the stored 'x').
+local function save_all(subjects, marker, month, now, tz, extra)
+  local args = extra or {}
+  for i = 1, #subjects do save(subjects[i], args) end
+  local fresh = marker ~= tostring(month)
+  if fresh then
     args[#args + 1] = 'x'
     args[#args + 1] = month
-    redis.call('HSET', KEYS[1], unpack(args))
-    redis.call('PEXPIRE', KEYS[1], month_end(month, tz) - now + 2 * DAY_MS)
-  else
-    redis.call('HSET', KEYS[1], unpack(args))
   end
+  redis.call('HSET', KEYS[1], unpack(args))
+  if fresh then redis.call('PEXPIRE', KEYS[1], month_end(month, tz) - now + 2 * DAY_MS) end
 end
 
 -- Splits a comma-separated list of subject fields.
@@ -209,4 +274,85 @@ local function split_fields(text)
   local fields = {}
   for field in string.gmatch(text, '[^,]+') do fields[#fields + 1] = field end
   return fields
+end
+
+-- The live hold `raw` (a state hash field): its numbers (H_*), subject fields and columns.
+local function unpack_hold(raw)
+  local h = { struct.unpack(HOLD_FORMAT, raw) }
+  local rest = string.sub(raw, h[#h])
+  local nl = string.find(rest, '\n', 1, true)
+  return h, split_fields(string.sub(rest, 1, nl - 1)), string.sub(rest, nl + 1)
+end
+
+-- Idempotency slices: KEYS[first .. first + 3] are the slice buckets of the request for the
+-- client's slices clientSlice - 2 .. clientSlice + 1. A slice is `retention` ms of Redis time
+-- and expires as a whole once the next one has ended, so an outcome is kept between one and
+-- two retentions. Returns the keys of the current and the previous slice by Redis' clock.
+local function slices(first, now, a)
+  local offset = math.floor(now / a[N_RETENTION_MS]) - a[N_CLIENT_SLICE]
+  if offset < -1 or offset > 1 then error('clock skew between the gateway and Redis exceeds the idempotency retention') end
+  return KEYS[first + 2 + offset], KEYS[first + 1 + offset], (math.floor(now / a[N_RETENTION_MS]) + 2) * a[N_RETENTION_MS]
+end
+
+-- The outcome of request `digest` (ARGV[1]) if it was settled: current slice, then the previous.
+local function outcome_of(current, previous)
+  return redis.call('HGET', current, ARGV[1]) or redis.call('HGET', previous, ARGV[1])
+end
+
+-- Writes an outcome record into the current slice; the slice expires once the next one ends.
+local function keep_outcome(current, expires_at, record)
+  redis.call('HSET', current, ARGV[1], record)
+  redis.call('PEXPIREAT', current, expires_at, 'NX')
+end
+
+-- A commit's outcome record: OUTCOME_FORMAT, the usage counts present in the mask, the price
+-- version and, when it is not the version's own ('gpt-4.1' of 'gpt-4.1@3'), '\t' and the model.
+local function pack_outcome(state, amount, at_ms, over_mask, usage, version, model)
+  local mask, present = 0, {}
+  for i = 1, 5 do
+    if usage[i] > 0 then
+      mask = mask + 2 ^ (i - 1)
+      present[#present + 1] = usage[i]
+    end
+  end
+  local tail = version
+  if string.match(version, '^(.*)@') ~= model then tail = version .. '\t' .. model end
+  return state .. struct.pack(OUTCOME_FORMAT .. string.rep('I4', #present), amount, math.floor(at_ms / 1000), over_mask, mask, unpack(present)) .. tail
+end
+
+-- The record's state letter, and for a commit: {O_* numbers}, usage {5 counts}, version, model.
+local function unpack_outcome(record)
+  local state = string.sub(record, 1, 1)
+  if state ~= OUTCOME_COMMITTED_HOLD and state ~= OUTCOME_COMMITTED then return state end
+  local o = { struct.unpack(OUTCOME_FORMAT, record, 2) }
+  local pos, usage = o[#o], {}
+  for i = 1, 5 do
+    if bit.band(o[O_USAGE_MASK], 2 ^ (i - 1)) ~= 0 then
+      usage[i], pos = struct.unpack('<I4', record, pos)
+    else
+      usage[i] = 0
+    end
+  end
+  local tail = string.sub(record, pos)
+  local tab = string.find(tail, '\t', 1, true)
+  if tab then return state, o, usage, string.sub(tail, 1, tab - 1), string.sub(tail, tab + 1) end
+  return state, o, usage, tail, string.match(tail, '^(.*)@') or ''
+end
+
+-- Bit of limit kind k (1-based in LIMIT_KINDS) of the subject whose field starts with `letter`.
+local function over_bit(letter, k)
+  return 2 ^ ((string.find(SCOPE_LETTERS, letter, 1, true) - 1) * #LIMIT_KINDS + k - 1)
+end
+
+-- The over-limit list ('k:tpm,o:budget_daily') of a mask.
+local function over_list(mask)
+  local over = {}
+  for si = 1, #SCOPE_LETTERS do
+    for k = 1, #LIMIT_KINDS do
+      if bit.band(mask, 2 ^ ((si - 1) * #LIMIT_KINDS + k - 1)) ~= 0 then
+        over[#over + 1] = string.sub(SCOPE_LETTERS, si, si) .. ':' .. LIMIT_KINDS[k]
+      end
+    end
+  end
+  return table.concat(over, ',')
 end

@@ -2,15 +2,15 @@
 --
 -- KEYS[1] organisation state hash
 -- ARGV[1 .. n-1] subject fields ('o', 'w:<id>', 'k:<id>', 'u:<id>')
--- ARGV[n] numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K
+-- ARGV[n] numbers: N_*
 --
--- Reply: {now ms, then per field 10 values: window tracked (0/1), window tokens,
---   window requests, ms until the window is empty, day spent, day held (nanos),
+-- Reply (QuotaReply in Swift): {now ms, then per field 10 values: window tracked (0/1), window
+--   tokens, window requests, ms until the window is empty, day spent, day held (nanos),
 --   day tokens (used + held), month spent, month held (nanos), month tokens (used + held)}
 
-local a = { struct.unpack('<dddd', ARGV[#ARGV]) }
-local now = now_ms(a[1])
-local tz, bucket_ms, K = a[2], a[3], a[4]
+local a = numbers(ARGV[#ARGV])
+local now = now_ms(a[N_CLOCK_OFFSET])
+local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
 local c = math.floor(now / bucket_ms)
 local day, month = periods(now, tz)
 
@@ -21,13 +21,13 @@ end
 
 local fields = {}
 for i = 1, #ARGV - 1 do fields[#fields + 1] = ARGV[i] end
-local subjects = load_all(fields, {}, K, c, day, month)
+local subjects = subjects_of(read({}, fields, K, c), 1, fields, {}, K, c, day, month)
 local reply = { now }
 for i = 1, #fields do
   local s = subjects[i]
   local reset = 0
-  if has_ring(s) then
-    for j = s[2], s[2] - K + 1, -1 do
+  if windowed(s) then
+    for j = s[S_NEWEST], s[S_NEWEST] - K + 1, -1 do
       local t, r = slot(s, K, j)
       if t > 0 or r > 0 then
         reset = (j + K) * bucket_ms - now
@@ -35,8 +35,9 @@ for i = 1, #fields do
       end
     end
   end
-  for _, v in ipairs({ has_ring(s) and 1 or 0, s[3], s[4], reset, money(s[6], s[7]), money(s[8], s[9]), s[10],
-      money(s[12], s[13]), money(s[14], s[15]), s[16] }) do
+  for _, v in ipairs({ windowed(s) and 1 or 0, s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], reset,
+      money(s[S_DAY_SPENT_U], s[S_DAY_SPENT_N]), money(s[S_DAY_HELD_U], s[S_DAY_HELD_N]), s[S_DAY_TOKENS],
+      money(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N]), money(s[S_MONTH_HELD_U], s[S_MONTH_HELD_N]), s[S_MONTH_TOKENS] }) do
     reply[#reply + 1] = v
   end
 end

@@ -1,48 +1,53 @@
 -- release.lua — return a hold: the call never happened (release), or its time ran out (expire).
 --
--- KEYS[1] organisation state hash   KEYS[2] request record   KEYS[3] partition hold index
--- ARGV[1] hold index member (org:request_id)
--- ARGV[2] 'release', or 'expire' (the monitor: only once the hold's time is up)
--- ARGV[3] numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K, idempotency retention ms
+-- KEYS[1] organisation state hash   KEYS[2] partition hold index
+-- KEYS[3] the request's details (kept for a late commit)
+-- KEYS[4 .. 7] the request's idempotency slice buckets (client slices -2 .. +1)
+-- ARGV[1] request digest   ARGV[2] hold index member (org:request_id)   ARGV[3] hold field
+-- ARGV[4] 'release', or 'expire' (the monitor: only once the hold's time is up)
+-- ARGV[5] numbers: N_*
 --
 -- The estimate leaves every window (if its bucket is still in it) and every budget it was
--- held against, exactly once: the record's state moves from 'H' to 'R' or 'X', keeping the
--- reservation's details so that a late commit can still be priced and attributed.
+-- held against, exactly once: the hold leaves the state hash, the outcome 'R' or 'X' goes into
+-- the current idempotency slice, and the reservation's bytes into KEYS[3] (for two retentions)
+-- so that a late commit can still be priced and attributed.
 --
--- Replies:
---   {1, 'released' | 'expired', estimated tokens, estimated cost (nanos)}   returned now
---   {2, 'released' | 'expired'}   returned before: nothing changed
---   {0, 'committed' | 'unknown' | 'live'}   nothing to return (for expire: not due yet)
+-- Replies (ReleaseReply in Swift):
+--   {RELEASE_RETURNED, 'released' | 'expired', estimated tokens, estimated cost (nanos)}   returned now
+--   {RELEASE_BEFORE, 'released' | 'expired'}   returned before: nothing changed
+--   {RELEASE_NOTHING, 'committed' | 'unknown' | 'live'}   nothing to return (for expire: not due yet)
 
-local existing = redis.call('GET', KEYS[2])
-if not existing then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return { 0, 'unknown' }
+local a = numbers(ARGV[5])
+local now = now_ms(a[N_CLOCK_OFFSET])
+local current, previous, slice_end = slices(4, now, a)
+local raw = redis.call('HGET', KEYS[1], ARGV[3])
+if not raw then
+  local outcome = outcome_of(current, previous)
+  local state = outcome and string.sub(outcome, 1, 1)
+  if state == OUTCOME_RELEASED then return { RELEASE_BEFORE, 'released' } end
+  if state == OUTCOME_EXPIRED then return { RELEASE_BEFORE, 'expired' } end
+  if state then return { RELEASE_NOTHING, 'committed' } end
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return { RELEASE_NOTHING, 'unknown' }
 end
-local state = string.sub(existing, 1, 1)
-if state == 'C' then return { 0, 'committed' } end
-if state == 'R' then return { 2, 'released' } end
-if state == 'X' then return { 2, 'expired' } end
+local h, fields = unpack_hold(raw)
+local mode = ARGV[4]
+if mode == 'expire' and h[H_EXPIRY] > now then return { RELEASE_NOTHING, 'live' } end
 
-local a = { struct.unpack('<ddddd', ARGV[3]) }
-local now = now_ms(a[1])
-local h = { struct.unpack('<dddddddddddddd', existing, 2) }
-local mode = ARGV[2]
-if mode == 'expire' and h[1] > now then return { 0, 'live' } end
-
-local tz, bucket_ms, K = a[2], a[3], a[4]
+local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
 local c = math.floor(now / bucket_ms)
 local day, month = periods(now, tz)
-local rest = string.sub(existing, h[15])
-local fields = split_fields(string.sub(rest, 1, string.find(rest, '\n', 1, true) - 1))
-local subjects, marker = load_all(fields, {}, K, c, day, month)
+local state = read({ 'x' }, fields, K, c)
+local subjects = subjects_of(state, 2, fields, {}, K, c, day, month)
 for i = 1, #fields do
-  window_add(subjects[i], K, h[3], -h[6], -1)
-  hold_move(subjects[i], -1, h[7], h[6], h[4], h[5])
+  window_add(subjects[i], K, h[H_BUCKET], -h[H_ESTIMATED_TOKENS], -1)
+  hold_move(subjects[i], -1, h[H_ESTIMATED_COST], h[H_ESTIMATED_TOKENS], h[H_DAY], h[H_MONTH])
 end
-save_all(fields, subjects, marker, month, now, tz)
+save_all(subjects, state[1], month, now, tz)
+redis.call('HDEL', KEYS[1], ARGV[3])
 
 local outcome = mode == 'expire' and 'expired' or 'released'
-redis.call('SET', KEYS[2], (mode == 'expire' and 'X' or 'R') .. string.sub(existing, 2), 'PX', a[5])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return { 1, outcome, h[6], string.format('%d', h[7]) }
+redis.call('SET', KEYS[3], raw, 'PX', 2 * a[N_RETENTION_MS])
+keep_outcome(current, slice_end, mode == 'expire' and OUTCOME_EXPIRED or OUTCOME_RELEASED)
+redis.call('ZREM', KEYS[2], ARGV[2])
+return { RELEASE_RETURNED, outcome, h[H_ESTIMATED_TOKENS], string.format('%d', h[H_ESTIMATED_COST]) }

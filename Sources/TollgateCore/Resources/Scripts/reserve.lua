@@ -1,125 +1,123 @@
 -- reserve.lua — admit a request against every level's limits, all or nothing.
 --
--- KEYS[1] organisation state hash   KEYS[2] request record   KEYS[3] partition hold index
--- ARGV[1] hold index member (org:request_id)
--- ARGV[2] model, provider, price version, user, feature, session, tier, key, workspace,
---         experiment —
---         tab-separated, kept in the hold for the ledger entry of its commit
--- ARGV[3 .. 2+L] subject fields of the levels
--- ARGV[3+L] (last) numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K,
---         hold time-to-live ms, idempotency retention ms, estimated input tokens,
---         estimated output tokens, 5 prices (nano-units per 1M tokens: input, cached input,
---         cache write, output, reasoning), level count L, then per level: tpm, rpm,
---         daily budget (units, nanos), monthly budget (units, nanos), daily tokens,
---         monthly tokens (-1: no limit)
+-- KEYS[1] organisation state hash   KEYS[2] partition hold index
+-- KEYS[3 .. 6] the request's idempotency slice buckets (client slices -2 .. +1, see slices())
+-- ARGV[1] request digest (its field in an idempotency slice)
+-- ARGV[2] hold index member (org:request_id)   ARGV[3] hold field ('h:<request id>')
+-- ARGV[4] attribution columns (AttributionColumn), tab-separated, kept in the hold for the
+--         ledger entry of its commit
+-- ARGV[5 .. 4+L] subject fields of the levels
+-- ARGV[5+L] (last) numbers: N_*, RN_* (prices in nano-units per 1M tokens), then L_* per level
 --
--- Replies:
---   {1, hold expiry ms, estimated tokens, estimated cost (nanos), now ms,
+-- Replies (ReserveReply in Swift):
+--   {RESERVE_ALLOWED, hold expiry ms, estimated tokens, estimated cost (nanos), now ms,
 --    tokens limit, tokens remaining, tokens reset ms, requests limit, requests remaining, requests reset ms}
---   {0, limit ('tpm', 'rpm', 'budget_daily', 'budget_monthly', 'tokens_daily', 'tokens_monthly'),
---    level (1-based), retry after ms (-1: never fits), too large (0/1), then the six header values}
---   {2, state ('H', 'C', 'R', 'X'), hold expiry, estimated tokens, estimated cost, reserved at}:
---    the request id was seen before; nothing changes.
+--   {RESERVE_LIMITED, limit (a LIMIT_*), level (1-based), retry after ms (-1: never fits),
+--    too large (0/1), then the six header values}
+--   {RESERVE_DUPLICATE, state ('H' live, or an OUTCOME_* letter), hold expiry, estimated tokens,
+--    estimated cost, reserved at}: the request id was seen before; nothing changes.
 -- A refusal writes nothing.
 
-local existing = redis.call('GET', KEYS[2])
-if existing then
-  local state = string.sub(existing, 1, 1)
-  if state == 'H' then
-    local expiry, reserved, _, _, _, tokens, cost = struct.unpack('<ddddddd', existing, 2)
-    return { 2, 'H', expiry, tokens, string.format('%d', cost), reserved }
-  end
-  return { 2, state, 0, 0, '0', 0 }
-end
-
-local a = numbers(ARGV[#ARGV], 14, 8)
-local L = a[14]
-local now = now_ms(a[1])
-local tz, bucket_ms, K = a[2], a[3], a[4]
-local est_in, est_out = a[7], a[8]
-local est_tokens = est_in + est_out
--- Conservative estimate: all input uncached, all output at the dearer of output and reasoning.
-local p_in, p_out = a[9], math.max(a[12], a[13])
-local a_in, a_out = math.floor(p_in / 1000000), math.floor(p_out / 1000000)
-local est_cost = est_in * a_in + est_out * a_out
-  + math.floor((est_in * (p_in - a_in * 1000000) + est_out * (p_out - a_out * 1000000) + 500000) / 1000000)
-local cu, cn = madd(0, 0, 0, est_cost)
-
+local a = numbers(ARGV[#ARGV], RN_LEVEL_COUNT)
+local L = a[RN_LEVEL_COUNT]
+local now = now_ms(a[N_CLOCK_OFFSET])
+local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
 local c = math.floor(now / bucket_ms)
 local day, month = periods(now, tz)
-local fields, windowed = {}, {}
+
+local fields, flags = {}, {}
 for i = 1, L do
-  fields[i] = ARGV[2 + i]
-  local b = 14 + (i - 1) * 8
-  windowed[i] = a[b + 1] >= 0 or a[b + 2] >= 0
+  fields[i] = ARGV[4 + i]
+  local b = RN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE
+  flags[i] = a[b + L_TPM] >= 0 or a[b + L_RPM] >= 0
 end
-local subjects, marker = load_all(fields, windowed, K, c, day, month)
+local raw = read({ 'x', ARGV[3] }, fields, K, c)
+if raw[2] then
+  local h = { struct.unpack(HOLD_FORMAT, raw[2]) }
+  return { RESERVE_DUPLICATE, 'H', h[H_EXPIRY], h[H_ESTIMATED_TOKENS], string.format('%d', h[H_ESTIMATED_COST]), h[H_RESERVED_AT] }
+end
+local current, previous = slices(3, now, a)
+local outcome = outcome_of(current, previous)
+if outcome then return { RESERVE_DUPLICATE, string.sub(outcome, 1, 1), 0, 0, '0', 0 } end
+local subjects = subjects_of(raw, 3, fields, flags, K, c, day, month)
+
+local est_in, est_out = a[RN_ESTIMATED_INPUT], a[RN_ESTIMATED_OUTPUT]
+local est_tokens = est_in + est_out
+-- Conservative: all input uncached, all output at the dearer of output and reasoning
+-- (TokenPrices.estimatedCost in Swift).
+local est_cost = cost({ est_in, 0, 0, est_out, 0 }, { a[RN_PRICE_INPUT], 0, 0, math.max(a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING]), 0 })
+local cu, cn = madd(0, 0, 0, est_cost)
 
 -- Milliseconds until `needed` tokens (which = 1) or requests (2) of subject s leave the window.
 local function window_retry(s, needed, which)
   local freed = 0
-  for j = s[2] - K + 1, s[2] do
+  for j = s[S_NEWEST] - K + 1, s[S_NEWEST] do
     local t, r = slot(s, K, j)
     freed = freed + (which == 1 and t or r)
     if freed >= needed then return (j + K) * bucket_ms - now end
   end
-  return (s[2] + K) * bucket_ms - now
+  return (s[S_NEWEST] + K) * bucket_ms - now
 end
 
 -- Pass 1: a request that can never fit is too large, and is not told to retry.
 for i = 1, L do
-  local b = 14 + (i - 1) * 8
+  local b = RN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE
   local what = nil
-  if a[b + 1] >= 0 and est_tokens > a[b + 1] then what = 'tpm'
-  elseif a[b + 2] >= 0 and a[b + 2] < 1 then what = 'rpm'
-  elseif a[b + 3] >= 0 and not mle(cu, cn, a[b + 3], a[b + 4]) then what = 'budget_daily'
-  elseif a[b + 5] >= 0 and not mle(cu, cn, a[b + 5], a[b + 6]) then what = 'budget_monthly'
-  elseif a[b + 7] >= 0 and est_tokens > a[b + 7] then what = 'tokens_daily'
-  elseif a[b + 8] >= 0 and est_tokens > a[b + 8] then what = 'tokens_monthly'
+  if a[b + L_TPM] >= 0 and est_tokens > a[b + L_TPM] then what = LIMIT_TPM
+  elseif a[b + L_RPM] >= 0 and a[b + L_RPM] < 1 then what = LIMIT_RPM
+  elseif a[b + L_DAY_BUDGET_UNITS] >= 0 and not mle(cu, cn, a[b + L_DAY_BUDGET_UNITS], a[b + L_DAY_BUDGET_NANOS]) then what = LIMIT_BUDGET_DAILY
+  elseif a[b + L_MONTH_BUDGET_UNITS] >= 0 and not mle(cu, cn, a[b + L_MONTH_BUDGET_UNITS], a[b + L_MONTH_BUDGET_NANOS]) then what = LIMIT_BUDGET_MONTHLY
+  elseif a[b + L_DAY_TOKENS] >= 0 and est_tokens > a[b + L_DAY_TOKENS] then what = LIMIT_TOKENS_DAILY
+  elseif a[b + L_MONTH_TOKENS] >= 0 and est_tokens > a[b + L_MONTH_TOKENS] then what = LIMIT_TOKENS_MONTHLY
   end
-  if what then return { 0, what, i, -1, 1, -1, -1, 0, -1, -1, 0 } end
+  if what then return { RESERVE_LIMITED, what, i, -1, 1, -1, -1, 0, -1, -1, 0 } end
 end
 
 -- Pass 2: every limit; on refusal, report the one that frees up last.
+local day_end, month_left = (day + 1) * DAY_MS - tz - now, nil
 local refusal, refusal_level, refusal_retry = nil, 0, -2
 for i = 1, L do
-  local b, s = 14 + (i - 1) * 8, subjects[i]
+  local b, s = RN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE, subjects[i]
   local what, retry = nil, -2
-  if a[b + 1] >= 0 and s[3] + est_tokens > a[b + 1] then
-    local r = window_retry(s, s[3] + est_tokens - a[b + 1], 1)
-    if r > retry then what, retry = 'tpm', r end
+  if a[b + L_TPM] >= 0 and s[S_WINDOW_TOKENS] + est_tokens > a[b + L_TPM] then
+    local r = window_retry(s, s[S_WINDOW_TOKENS] + est_tokens - a[b + L_TPM], 1)
+    if r > retry then what, retry = LIMIT_TPM, r end
   end
-  if a[b + 2] >= 0 and s[4] + 1 > a[b + 2] then
-    local r = window_retry(s, s[4] + 1 - a[b + 2], 2)
-    if r > retry then what, retry = 'rpm', r end
+  if a[b + L_RPM] >= 0 and s[S_WINDOW_REQUESTS] + 1 > a[b + L_RPM] then
+    local r = window_retry(s, s[S_WINDOW_REQUESTS] + 1 - a[b + L_RPM], 2)
+    if r > retry then what, retry = LIMIT_RPM, r end
   end
-  if a[b + 3] >= 0 then
-    local u, n = madd(s[6], s[7], s[8], s[9])
+  if a[b + L_DAY_BUDGET_UNITS] >= 0 then
+    local u, n = madd(s[S_DAY_SPENT_U], s[S_DAY_SPENT_N], s[S_DAY_HELD_U], s[S_DAY_HELD_N])
     u, n = madd(u, n, cu, cn)
-    if not mle(u, n, a[b + 3], a[b + 4]) and (day + 1) * DAY_MS - tz - now > retry then what, retry = 'budget_daily', (day + 1) * DAY_MS - tz - now end
+    if not mle(u, n, a[b + L_DAY_BUDGET_UNITS], a[b + L_DAY_BUDGET_NANOS]) and day_end > retry then what, retry = LIMIT_BUDGET_DAILY, day_end end
   end
-  if a[b + 5] >= 0 then
-    local u, n = madd(s[12], s[13], s[14], s[15])
+  if a[b + L_MONTH_BUDGET_UNITS] >= 0 then
+    local u, n = madd(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], s[S_MONTH_HELD_U], s[S_MONTH_HELD_N])
     u, n = madd(u, n, cu, cn)
-    if not mle(u, n, a[b + 5], a[b + 6]) and month_end(month, tz) - now > retry then what, retry = 'budget_monthly', month_end(month, tz) - now end
+    month_left = month_left or month_end(month, tz) - now
+    if not mle(u, n, a[b + L_MONTH_BUDGET_UNITS], a[b + L_MONTH_BUDGET_NANOS]) and month_left > retry then what, retry = LIMIT_BUDGET_MONTHLY, month_left end
   end
-  if a[b + 7] >= 0 and s[10] + est_tokens > a[b + 7] and (day + 1) * DAY_MS - tz - now > retry then what, retry = 'tokens_daily', (day + 1) * DAY_MS - tz - now end
-  if a[b + 8] >= 0 and s[16] + est_tokens > a[b + 8] and month_end(month, tz) - now > retry then what, retry = 'tokens_monthly', month_end(month, tz) - now end
+  if a[b + L_DAY_TOKENS] >= 0 and s[S_DAY_TOKENS] + est_tokens > a[b + L_DAY_TOKENS] and day_end > retry then what, retry = LIMIT_TOKENS_DAILY, day_end end
+  if a[b + L_MONTH_TOKENS] >= 0 and s[S_MONTH_TOKENS] + est_tokens > a[b + L_MONTH_TOKENS] then
+    month_left = month_left or month_end(month, tz) - now
+    if month_left > retry then what, retry = LIMIT_TOKENS_MONTHLY, month_left end
+  end
   if what and retry > refusal_retry then refusal, refusal_level, refusal_retry = what, i, retry end
 end
 
 -- Rate-limit headers: the level with the least remaining, for tokens and for requests.
-local function headers(extra_tokens, extra_requests)
+local function headers()
   local lt, rt, lr, rr = -1, -1, -1, -1
   for i = 1, L do
-    local b, s = 14 + (i - 1) * 8, subjects[i]
-    if a[b + 1] >= 0 then
-      local remaining = math.max(0, a[b + 1] - s[3] - extra_tokens)
-      if rt < 0 or remaining < rt then lt, rt = a[b + 1], remaining end
+    local b, s = RN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE, subjects[i]
+    if a[b + L_TPM] >= 0 then
+      local remaining = math.max(0, a[b + L_TPM] - s[S_WINDOW_TOKENS])
+      if rt < 0 or remaining < rt then lt, rt = a[b + L_TPM], remaining end
     end
-    if a[b + 2] >= 0 then
-      local remaining = math.max(0, a[b + 2] - s[4] - extra_requests)
-      if rr < 0 or remaining < rr then lr, rr = a[b + 2], remaining end
+    if a[b + L_RPM] >= 0 then
+      local remaining = math.max(0, a[b + L_RPM] - s[S_WINDOW_REQUESTS])
+      if rr < 0 or remaining < rr then lr, rr = a[b + L_RPM], remaining end
     end
   end
   return lt, rt, lr, rr
@@ -127,22 +125,22 @@ end
 local reset = (c + K) * bucket_ms - now
 
 if refusal then
-  local lt, rt, lr, rr = headers(0, 0)
-  return { 0, refusal, refusal_level, refusal_retry, 0, lt, rt, reset, lr, rr, reset }
+  local lt, rt, lr, rr = headers()
+  return { RESERVE_LIMITED, refusal, refusal_level, refusal_retry, 0, lt, rt, reset, lr, rr, reset }
 end
 
--- Admit: the estimate goes into every window and is held against every budget.
+-- Admit: the estimate goes into every window and is held against every budget; the hold joins
+-- the same HSET.
 for i = 1, L do
   local s = subjects[i]
   window_add(s, K, c, est_tokens, 1)
   hold_move(s, 1, est_cost, est_tokens, day, month)
 end
-save_all(fields, subjects, marker, month, now, tz)
+local expiry = now + a[RN_HOLD_MS]
+save_all(subjects, raw[1], month, now, tz, { ARGV[3], struct.pack(HOLD_FORMAT, expiry, now, c, day, month, est_tokens, est_cost,
+  a[RN_PRICE_INPUT], a[RN_PRICE_CACHED_INPUT], a[RN_PRICE_CACHE_WRITE], a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING])
+  .. table.concat(fields, ',') .. '\n' .. ARGV[4] })
+redis.call('ZADD', KEYS[2], expiry, ARGV[2])
 
-local expiry = now + a[5]
-redis.call('SET', KEYS[2], 'H' .. struct.pack('<dddddddddddddd', expiry, now, c, day, month, est_tokens, est_cost,
-  a[9], a[10], a[11], a[12], a[13], est_in, est_out) .. table.concat(fields, ',') .. '\n' .. ARGV[2], 'PX', a[5] + a[6])
-redis.call('ZADD', KEYS[3], expiry, ARGV[1])
-
-local lt, rt, lr, rr = headers(0, 0)
-return { 1, expiry, est_tokens, string.format('%d', est_cost), now, lt, rt, reset, lr, rr, reset }
+local lt, rt, lr, rr = headers()
+return { RESERVE_ALLOWED, expiry, est_tokens, string.format('%d', est_cost), now, lt, rt, reset, lr, rr, reset }

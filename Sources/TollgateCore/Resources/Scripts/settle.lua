@@ -1,165 +1,183 @@
 -- settle.lua — commit a reserved request, or record one after the fact, and append its
 -- ledger entry in the same step.
 --
--- KEYS[1] organisation state hash   KEYS[2] request record
--- KEYS[3] partition hold index      KEYS[4] partition ledger stream
--- ARGV[1] hold index member   ARGV[2] 'commit' or 'record'   ARGV[3] request id
--- ARGV[4] organisation id     ARGV[5] usage format
--- ARGV[6] model, provider, price version, user, feature, session, tier, key, workspace,
---         experiment, tab-separated; '' takes them from the reservation, and an empty column keeps the
---         reservation's value
--- ARGV[7 .. 6+L] subject fields of the levels ('' for a user level: the reservation's user)
--- ARGV[7+L] (last) numbers (doubles): clock offset ms, timezone offset ms, bucket ms, K,
---         idempotency retention ms, 5 actual token counts (input, cached input, cache write,
---         output, reasoning), latency ms (-1: unknown), cache hit (-1 unknown, 0, 1),
---         prices given (0/1), 5 prices (nano-units per 1M tokens), level count L, then
---         8 limits per level as in reserve.lua
+-- KEYS[1] organisation state hash   KEYS[2] partition hold index   KEYS[3] partition ledger stream
+-- KEYS[4] the request's details (a released or expired reservation, for a late commit)
+-- KEYS[5 .. 8] the request's idempotency slice buckets (client slices -2 .. +1)
+-- ARGV[1] request digest   ARGV[2] hold index member   ARGV[3] hold field ('h:<request id>')
+-- ARGV[4] 'commit' or 'record'   ARGV[5] request id   ARGV[6] organisation id   ARGV[7] usage format
+-- ARGV[8] attribution columns (AttributionColumn), tab-separated; '' takes them from the
+--         reservation, and an empty column keeps the reservation's value
+-- ARGV[9 .. 8+L] subject fields of the levels ('' for a user level: the reservation's user)
+-- ARGV[9+L] (last) numbers: N_*, SN_*, then L_* per level
 --
 -- A live hold is settled: each window is corrected by (actual - estimate) in the bucket
 -- where it was reserved, if still in the window; the estimate leaves the held budgets and
 -- the actual cost is spent. Without a live hold (none, or released, or expired) the usage
--- is counted all the same, priced with the model given or the one reserved.
+-- is counted all the same, priced with the model given or the one reserved. The outcome goes
+-- into the current idempotency slice (pack_outcome), the ledger entry into the stream
+-- (LedgerColumn order: LC_* columns, then the attribution columns).
 --
--- Ledger entry: XADD KEYS[4] * e <tab-separated>: 1 (format), kind, request id, organisation,
--- at ms, reserved at ms (0: none), estimated tokens, input, cached input, cache write, output,
--- reasoning, cost (nanos), latency ms (-1), cache hit (-1/0/1), usage format, limits now
--- exceeded, then the ten columns of ARGV[6] (a reservation made before experiments
--- existed has nine; its experiment is empty).
---
--- Replies:
---   {1 new, or 2 already settled (nothing changed), cost (nanos), price version, model,
+-- Replies (SettleReply in Swift):
+--   {SETTLE_SETTLED or SETTLE_DUPLICATE (nothing changed), cost (nanos), price version, model,
 --    hold settled (0/1), limits exceeded ('o:budget_daily,u:tpm' or ''), settled at ms,
---    input, cached input, cache write, output, reasoning, and for a new settlement of a live
---    hold its estimated tokens (0 otherwise)}
---   {0, 'no_model'}: no reservation and no model to price the usage with
+--    input, cached input, cache write, output, reasoning, the settled hold's estimated tokens (0: none)}
+--   {SETTLE_NO_MODEL, 'no_model'}: no reservation and no model to price the usage with
 
-local existing = redis.call('GET', KEYS[2])
-local state = existing and string.sub(existing, 1, 1)
-if state == 'C' then
-  local cost, t1, t2, t3, t4, t5, settled, at, pos = struct.unpack('<dddddddd', existing, 2)
-  local rest = string.sub(existing, pos)
-  local nl = string.find(rest, '\n', 1, true)
-  local tab = string.find(rest, '\t', nl + 1, true)
-  return { 2, string.format('%d', cost), string.sub(rest, nl + 1, tab - 1), string.sub(rest, tab + 1), settled,
-    string.sub(rest, 1, nl - 1), at, t1, t2, t3, t4, t5 }
-end
+local a = numbers(ARGV[#ARGV], SN_LEVEL_COUNT)
+local L = a[SN_LEVEL_COUNT]
+local now = now_ms(a[N_CLOCK_OFFSET])
+local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
+local c = math.floor(now / bucket_ms)
+local day, month = periods(now, tz)
 
-local a = numbers(ARGV[#ARGV], 19, 8)
-local L = a[19]
-
--- The reservation, live ('H') or not ('R', 'X'): its numbers, subjects and strings.
-local hold, known, columns = nil, nil, ARGV[6]
-local fields = {}
+-- The subjects as the gateway names them now, read with the hold.
+local given = {}
 for i = 1, L do
-  if ARGV[6 + i] ~= '' then fields[#fields + 1] = ARGV[6 + i] end
+  if ARGV[8 + i] ~= '' then given[#given + 1] = ARGV[8 + i] end
 end
-if existing then
-  known = { struct.unpack('<dddddddddddddd', existing, 2) }
-  local rest = string.sub(existing, known[15])
-  local nl = string.find(rest, '\n', 1, true)
-  fields = split_fields(string.sub(rest, 1, nl - 1))
-  local reserved_columns = string.sub(rest, nl + 1)
+local raw = read({ 'x', ARGV[3] }, given, K, c)
+local current, previous, slice_end = slices(5, now, a)
+
+-- The reservation, live or released/expired: its numbers (H_*), subjects and columns.
+local hold, known, fields, reserved_columns = nil, nil, given, nil
+if raw[2] then
+  hold, fields, reserved_columns = unpack_hold(raw[2])
+  known = hold
+else
+  local outcome = outcome_of(current, previous)
+  if outcome then
+    local state, o, usage, version, model = unpack_outcome(outcome)
+    if o then
+      return { SETTLE_DUPLICATE, string.format('%d', o[O_COST]), version, model, state == OUTCOME_COMMITTED_HOLD and 1 or 0,
+        over_list(o[O_OVER_MASK]), o[O_SETTLED_AT_SECONDS] * 1000, usage[1], usage[2], usage[3], usage[4], usage[5], 0 }
+    end
+    local details = redis.call('GET', KEYS[4])
+    if details then known, fields, reserved_columns = unpack_hold(details) end
+  end
+end
+
+local columns = ARGV[8]
+if known then
   if columns == '' then
     columns = reserved_columns
   else
     local mine, theirs, merged = {}, {}, {}
     for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do mine[#mine + 1] = v end
     for v in string.gmatch(reserved_columns .. '\t', '([^\t]*)\t') do theirs[#theirs + 1] = v end
-    for i = 1, 10 do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
+    for i = 1, ATTRIBUTION_COUNT do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
     columns = table.concat(merged, '\t')
   end
-  if state == 'H' then hold = known end
 end
 local prices
-if a[13] == 1 then
-  prices = { a[14], a[15], a[16], a[17], a[18] }
+if a[SN_PRICES_GIVEN] == 1 then
+  prices = { a[SN_PRICE_INPUT], a[SN_PRICE_CACHED_INPUT], a[SN_PRICE_CACHE_WRITE], a[SN_PRICE_OUTPUT], a[SN_PRICE_REASONING] }
 elseif known then
-  prices = { known[8], known[9], known[10], known[11], known[12] }
+  prices = { known[H_PRICE_INPUT], known[H_PRICE_CACHED_INPUT], known[H_PRICE_CACHE_WRITE], known[H_PRICE_OUTPUT], known[H_PRICE_REASONING] }
 else
-  return { 0, 'no_model' }
+  return { SETTLE_NO_MODEL, 'no_model' }
 end
 
 -- Limits by subject field, as the gateway passed them now ('' matches the reservation's user).
 local limits = {}
 for i = 1, L do
-  local field = ARGV[6 + i]
+  local field = ARGV[8 + i]
   if field == '' then field = 'u:' end
-  limits[field] = 14 + 5 + (i - 1) * 8
+  limits[field] = SN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE
 end
-local windowed, base = {}, {}
+local flags, base = {}, {}
 for i = 1, #fields do
   local b = limits[fields[i]] or (string.sub(fields[i], 1, 2) == 'u:' and limits['u:'])
   base[i] = b
   -- A reservation's subjects keep whatever window they have; new usage follows the limits.
-  windowed[i] = (not known) and b and (a[b + 1] >= 0 or a[b + 2] >= 0) or nil
+  flags[i] = (not known) and b and (a[b + L_TPM] >= 0 or a[b + L_RPM] >= 0) or nil
 end
 
-local now = now_ms(a[1])
-local tz, bucket_ms, K = a[2], a[3], a[4]
-local t1, t2, t3, t4, t5 = a[6], a[7], a[8], a[9], a[10]
-local actual = t1 + t2 + t3 + t4 + t5
-local whole, fraction = 0, 0
-for i, t in ipairs({ t1, t2, t3, t4, t5 }) do
-  if t > 0 then
-    local p = prices[i]
-    local ai = math.floor(p / 1000000)
-    whole = whole + t * ai
-    fraction = fraction + t * (p - ai * 1000000)
+-- Subjects the first read did not name (the reservation's user when the commit names none).
+local position = {}
+for i = 1, #given do position[given[i]] = 2 + 2 * i - 1 end
+local missing = {}
+for i = 1, #fields do
+  if not position[fields[i]] then missing[#missing + 1] = fields[i] end
+end
+if #missing > 0 then
+  local more, n = read({}, missing, K, c), #raw
+  for i = 1, #missing do
+    raw[n + 2 * i - 1], raw[n + 2 * i] = more[2 * i - 1], more[2 * i]
+    position[missing[i]] = n + 2 * i - 1
   end
 end
-local cost = whole + math.floor((fraction + 500000) / 1000000)
-local cu, cn = madd(0, 0, 0, cost)
+local subjects = {}
+for i = 1, #fields do
+  local p = position[fields[i]]
+  subjects[i] = load(fields[i], raw[p] or nil, raw[p + 1] or false, flags[i], K, c, day, month)
+end
 
-local c = math.floor(now / bucket_ms)
-local day, month = periods(now, tz)
-local subjects, marker = load_all(fields, windowed, K, c, day, month)
-local over = {}
+local usage = { a[SN_USAGE_INPUT], a[SN_USAGE_CACHED_INPUT], a[SN_USAGE_CACHE_WRITE], a[SN_USAGE_OUTPUT], a[SN_USAGE_REASONING] }
+local actual = usage[1] + usage[2] + usage[3] + usage[4] + usage[5]
+local amount = cost(usage, prices)
+local cu, cn = madd(0, 0, 0, amount)
+
+local over, over_mask = {}, 0
 for i = 1, #fields do
   local s = subjects[i]
   if hold then
-    window_add(s, K, hold[3], actual - hold[6], 0)
-    hold_move(s, -1, hold[7], hold[6], hold[4], hold[5])
+    window_add(s, K, hold[H_BUCKET], actual - hold[H_ESTIMATED_TOKENS], 0)
+    hold_move(s, -1, hold[H_ESTIMATED_COST], hold[H_ESTIMATED_TOKENS], hold[H_DAY], hold[H_MONTH])
   else
     window_add(s, K, c, actual, 1)
   end
-  s[6], s[7] = madd(s[6], s[7], cu, cn)
-  s[12], s[13] = madd(s[12], s[13], cu, cn)
-  s[10] = s[10] + actual
-  s[16] = s[16] + actual
+  s[S_DAY_SPENT_U], s[S_DAY_SPENT_N] = madd(s[S_DAY_SPENT_U], s[S_DAY_SPENT_N], cu, cn)
+  s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N] = madd(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], cu, cn)
+  s[S_DAY_TOKENS] = s[S_DAY_TOKENS] + actual
+  s[S_MONTH_TOKENS] = s[S_MONTH_TOKENS] + actual
   -- Which limits this subject is over now (record says so; commit reports it too).
   local b = base[i]
   if b then
-    local kind = string.sub(fields[i], 1, 1)
-    if a[b + 1] >= 0 and has_ring(s) and s[3] > a[b + 1] then over[#over + 1] = kind .. ':tpm' end
-    if a[b + 2] >= 0 and has_ring(s) and s[4] > a[b + 2] then over[#over + 1] = kind .. ':rpm' end
-    if a[b + 3] >= 0 then
-      local u, n = madd(s[6], s[7], s[8], s[9])
-      if not mle(u, n, a[b + 3], a[b + 4]) then over[#over + 1] = kind .. ':budget_daily' end
+    local exceeded = {}
+    exceeded[1] = a[b + L_TPM] >= 0 and windowed(s) and s[S_WINDOW_TOKENS] > a[b + L_TPM]
+    exceeded[2] = a[b + L_RPM] >= 0 and windowed(s) and s[S_WINDOW_REQUESTS] > a[b + L_RPM]
+    if a[b + L_DAY_BUDGET_UNITS] >= 0 then
+      local u, n = madd(s[S_DAY_SPENT_U], s[S_DAY_SPENT_N], s[S_DAY_HELD_U], s[S_DAY_HELD_N])
+      exceeded[3] = not mle(u, n, a[b + L_DAY_BUDGET_UNITS], a[b + L_DAY_BUDGET_NANOS])
     end
-    if a[b + 5] >= 0 then
-      local u, n = madd(s[12], s[13], s[14], s[15])
-      if not mle(u, n, a[b + 5], a[b + 6]) then over[#over + 1] = kind .. ':budget_monthly' end
+    if a[b + L_MONTH_BUDGET_UNITS] >= 0 then
+      local u, n = madd(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], s[S_MONTH_HELD_U], s[S_MONTH_HELD_N])
+      exceeded[4] = not mle(u, n, a[b + L_MONTH_BUDGET_UNITS], a[b + L_MONTH_BUDGET_NANOS])
     end
-    if a[b + 7] >= 0 and s[10] > a[b + 7] then over[#over + 1] = kind .. ':tokens_daily' end
-    if a[b + 8] >= 0 and s[16] > a[b + 8] then over[#over + 1] = kind .. ':tokens_monthly' end
+    exceeded[5] = a[b + L_DAY_TOKENS] >= 0 and s[S_DAY_TOKENS] > a[b + L_DAY_TOKENS]
+    exceeded[6] = a[b + L_MONTH_TOKENS] >= 0 and s[S_MONTH_TOKENS] > a[b + L_MONTH_TOKENS]
+    local letter = string.sub(fields[i], 1, 1)
+    for k = 1, #LIMIT_KINDS do
+      if exceeded[k] then
+        over[#over + 1] = letter .. ':' .. LIMIT_KINDS[k]
+        over_mask = over_mask + over_bit(letter, k)
+      end
+    end
   end
 end
-save_all(fields, subjects, marker, month, now, tz)
+save_all(subjects, raw[1], month, now, tz)
 over = table.concat(over, ',')
 
-local model_end = string.find(columns, '\t', 1, true) or (#columns + 1)
-local provider_end = string.find(columns, '\t', model_end + 1, true) or (#columns + 1)
-local version_end = string.find(columns, '\t', provider_end + 1, true) or (#columns + 1)
-local model = string.sub(columns, 1, model_end - 1)
-local version = string.sub(columns, provider_end + 1, version_end - 1)
-local settled = hold and 1 or 0
-local cost_text = string.format('%d', cost)
+local attribution = {}
+for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do attribution[#attribution + 1] = v end
+local model, version = attribution[A_MODEL] or '', attribution[A_PRICE_VERSION] or ''
+local amount_text = string.format('%d', amount)
 
-redis.call('SET', KEYS[2], 'C' .. struct.pack('<dddddddd', cost, t1, t2, t3, t4, t5, settled, now) .. over .. '\n' .. version .. '\t' .. model,
-  'PX', a[5])
-if hold then redis.call('ZREM', KEYS[3], ARGV[1]) end
-redis.call('XADD', KEYS[4], '*', 'e', table.concat({ '1', ARGV[2], ARGV[3], ARGV[4], string.format('%d', now),
-  string.format('%d', known and known[2] or 0), string.format('%d', known and known[6] or 0),
-  t1, t2, t3, t4, t5, cost_text, a[11], a[12], ARGV[5], over, columns }, '\t'))
+keep_outcome(current, slice_end, pack_outcome(hold and OUTCOME_COMMITTED_HOLD or OUTCOME_COMMITTED, amount, now, over_mask, usage, version, model))
+if hold then
+  redis.call('HDEL', KEYS[1], ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+local line = {}
+line[LC_FORMAT], line[LC_KIND], line[LC_REQUEST_ID], line[LC_ORGANIZATION] = LEDGER_FORMAT, ARGV[4], ARGV[5], ARGV[6]
+line[LC_AT], line[LC_RESERVED_AT] = string.format('%d', now), string.format('%d', known and known[H_RESERVED_AT] or 0)
+line[LC_ESTIMATED_TOKENS] = string.format('%d', known and known[H_ESTIMATED_TOKENS] or 0)
+line[LC_INPUT], line[LC_CACHED_INPUT], line[LC_CACHE_WRITE], line[LC_OUTPUT], line[LC_REASONING] = usage[1], usage[2], usage[3], usage[4], usage[5]
+line[LC_COST], line[LC_LATENCY], line[LC_CACHE_HIT] = amount_text, a[SN_LATENCY_MS], a[SN_CACHE_HIT]
+line[LC_USAGE_FORMAT], line[LC_OVER_LIMITS] = ARGV[7], over
+line[LEDGER_FIXED_COLUMNS + 1] = columns
+redis.call('XADD', KEYS[3], '*', 'e', table.concat(line, '\t'))
 
-return { 1, cost_text, version, model, settled, over, now, t1, t2, t3, t4, t5, hold and hold[6] or 0 }
+return { SETTLE_SETTLED, amount_text, version, model, hold and 1 or 0, over, now, usage[1], usage[2], usage[3], usage[4], usage[5],
+  hold and hold[H_ESTIMATED_TOKENS] or 0 }
