@@ -39,13 +39,13 @@ reset_stats() { local port; for port in $1; do redis-cli -p "$port" config reset
 evalsha_cost() {  # "calls µs-per-call" of EVALSHA summed over the cluster's nodes (INFO commandstats)
     local port
     for port in $1; do
-        redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha:/ { print $3, $5 }'
+        redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_(evalsha|fcall):/ { print $3, $5 }'
     done | awk '{ c += $1; u += $2 } END { if (c > 0) printf "%d %.1f\n", c, u / c; else print "0 -" }'
 }
 busiest_share() {  # the largest share of EVALSHA calls one primary served, in percent
     local port
     for port in $1; do
-        redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha:/ { print $3 }'
+        redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_(evalsha|fcall):/ { print $3 }'
     done | awk '{ n[NR] = $1; t += $1 } END { for (i in n) if (n[i] > m) m = n[i]; if (t > 0) printf "%.0f", 100 * m / t; else print "-" }'
 }
 

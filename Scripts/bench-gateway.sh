@@ -59,4 +59,4 @@ for concurrency in 1 64; do
         printf '%-46s %10s %9s %9s  errors=%s\n' "reserve+commit pairs (Swift), $nodes node(s), c=$concurrency" "$rps" "$p50" "$p99" "$errors"
     done
 done
-redis-cli -p "$redis_port" info commandstats | grep -E '^cmdstat_evalsha' || true
+redis-cli -p "$redis_port" info commandstats | grep -E '^cmdstat_(evalsha|fcall)' || true

@@ -53,11 +53,11 @@ struct EngineCost: AsyncParsableCommand {
             }
             let envoy = try await phase(client, "envoy", command: "incrby") { index in Self.envoyDecision(index) }
             let ids = (0..<calls).map { "r\(round)-\($0)" }
-            let reserve = try await phase(client, "reserve", command: "evalsha") { index in
+            let reserve = try await phase(client, "reserve", command: "fcall") { index in
                 [engine.reserveCommand(ReserveRequest(requestID: ids[index], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
                                        plan: plan, price: price, settings: settings)]
             }
-            let commit = try await phase(client, "commit", command: "evalsha") { index in
+            let commit = try await phase(client, "commit", command: "fcall") { index in
                 [engine.settleCommand(SettleRequest(kind: .commit, requestID: ids[index], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
                                       plan: plan, settings: settings)]
             }
@@ -119,7 +119,7 @@ struct EngineCost: AsyncParsableCommand {
         let json = "[" + numbers.map(String.init).joined(separator: ",") + "]"
         try (words.dropLast() + [json]).map { $0.isEmpty ? "''" : "'\($0)'" }.joined(separator: " ")
             .write(toFile: redisBenchmarkArgs, atomically: true, encoding: .utf8)
-        print("reserve_sha=\(engine.scripts.reserve.sha1)")
+        print("reserve_function=\(engine.scripts.reserve.function ?? engine.scripts.reserve.sha1)")
     }
 
     /// One envoy-ratelimit decision: INCRBY + EXPIRE for 16 descriptors (4 levels × tpm, rpm,

@@ -38,7 +38,7 @@ public struct ACLCommand: AsyncParsableCommand {
         let partitions = "\(prefix):{p*}:*"
         let configuration = "\(prefix):{cfg}:*"
         // Cluster clients read the slot map and follow ASK redirections.
-        let scripting = ["+evalsha", "+script|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
+        let scripting = ["+evalsha", "+script|load", "+fcall", "+function|load", "+time", "+ping", "+info", "+client|setname", "+client|getname",
                          "+cluster|shards", "+cluster|slots", "+asking"]
         let scriptCommands = ["+get", "+set", "+hget", "+hmget", "+hset", "+hdel", "+hscan", "+pexpire", "+pexpireat", "+zadd", "+zrem", "+xadd"]
         // Customer records: look-ups (a read-only script), the change stream, preloading.

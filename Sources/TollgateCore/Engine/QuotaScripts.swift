@@ -1,9 +1,11 @@
 import Foundation
 import TollgateRedis
 
-/// The Lua scripts behind every decision, loaded from the package's resources. Each script
-/// is the contract's generated constants (``ScriptContract/luaHeader(for:)``), `common.lua`,
-/// then its own body (Lua in Redis has no modules).
+/// The Lua behind every decision, loaded from the package's resources. `reserve`, `settle`,
+/// `release`, `quota` and `adjust` are functions of one Redis function library (run with
+/// `FCALL`): the contract's prelude, `common.lua` once, then each script's body as a function,
+/// with the contract's names expanded (``ScriptContract/expand(_:)``). The library is named by
+/// the hash of its code, so gateways of two versions never replace each other's functions.
 public struct QuotaScripts: Sendable {
     public let reserve: RedisScript
     public let settle: RedisScript
@@ -19,13 +21,20 @@ public struct QuotaScripts: Sendable {
         public let description: String
     }
 
+    static let functions = ["reserve", "settle", "release", "quota", "adjust"]
+
     public static func load() throws(ScriptLoadingError) -> QuotaScripts {
-        let prelude = try source("common")
-        func script(_ name: String) throws(ScriptLoadingError) -> RedisScript {
-            RedisScript(name: name, source: ScriptContract.luaHeader(for: name) + prelude + "\n" + (try source(name)))
+        // The scripts' helpers read KEYS and ARGV: each function sets them on entry.
+        var code = ScriptContract.luaPrelude + "local KEYS, ARGV\n" + ScriptContract.expand(try source("common")) + "\n"
+        for name in functions {
+            code += "redis.register_function('tg_\(name)_@@', function(keys, args)\nKEYS, ARGV = keys, args\n"
+                + ScriptContract.expand(try source(name)) + "\nend)\n"
         }
-        return QuotaScripts(reserve: try script("reserve"), settle: try script("settle"), release: try script("release"), quota: try script("quota"),
-                            adjust: try script("adjust"), rollup: RedisScript(name: "rollup", source: try source("rollup")))
+        let hash = String(RedisScript(name: "library", source: code).sha1.prefix(12))
+        let library = "#!lua name=tollgate_\(hash)\n" + code.replacingOccurrences(of: "_@@'", with: "_\(hash)'")
+        func function(_ name: String) -> RedisScript { RedisScript(name: name, library: library, function: "tg_\(name)_\(hash)") }
+        return QuotaScripts(reserve: function("reserve"), settle: function("settle"), release: function("release"), quota: function("quota"),
+                            adjust: function("adjust"), rollup: RedisScript(name: "rollup", source: try source("rollup")))
     }
 
     /// The text of `Resources/Scripts/<name>.lua`.

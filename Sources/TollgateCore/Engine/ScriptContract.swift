@@ -1,7 +1,7 @@
 /// The contract between the engine and its Lua scripts, defined once: the slots of the packed
 /// numbers argument, each level's limit fields, the limit kinds, the packed record layouts and
-/// the reply statuses. ``luaHeader`` turns it into Lua constants that ``QuotaScripts``
-/// prepends to every script, so the scripts use names (`N_BUCKET_MS`, `L_TPM`, `S_DAY_HELD_U`)
+/// the reply statuses. ``constants`` turns it into Lua names that ``QuotaScripts`` expands when
+/// it builds the library, so the scripts use names (`N_BUCKET_MS`, `L_TPM`, `S_DAY_HELD_U`)
 /// and never a number that Swift chose. Adding a slot is a named change here and a use there.
 public enum ScriptContract {
     /// Slots every script's numbers argument starts with.
@@ -79,36 +79,68 @@ public enum ScriptContract {
     /// First element of a release reply.
     public enum ReleaseStatus: Int64, CaseIterable, Sendable { case nothing = 0, returned = 1, before = 2 }
 
-    /// The Lua constants of the contract for script `name`, prepended to it. Each script gets
-    /// only the groups it uses: Lua 5.1 allows 200 locals in a chunk.
-    public static func luaHeader(for name: String) -> String {
-        var lines = ["-- Generated from ScriptContract.swift: names for the contract's slots. Do not edit."]
-        lines.append(indices(Common.allCases.map(\.rawValue), prefix: "N_", from: 1))
-        if name == "reserve" { lines.append(indices(Reserve.allCases.map(\.rawValue), prefix: "RN_", from: Common.allCases.count + 1)) }
-        if name == "settle" {
-            lines.append(indices(Settle.allCases.map(\.rawValue), prefix: "SN_", from: Common.allCases.count + 1))
-            // The ledger line: these columns, then the attribution columns as one tab-separated run.
-            let fixed = LedgerColumn.allCases.filter { $0.rawValue < LedgerColumn.firstAttribution.rawValue }
-            lines.append(indices(fixed.map { "\($0)" }, prefix: "LC_", from: 1))
-            lines.append("local LEDGER_FIXED_COLUMNS, LEDGER_FORMAT = \(fixed.count), '\(LedgerColumn.formatVersion)'")
+    /// Every name of the contract with its Lua literal: the engine's library is loaded with
+    /// these names replaced by their values (``expand(_:)``), so the scripts read `L_TPM`,
+    /// `S_DAY_HELD_U` or `RESERVE_ALLOWED` and pay nothing for it at run time.
+    public static let constants: [String: String] = {
+        var constants: [String: String] = [:]
+        func indices(_ names: [String], _ prefix: String, from start: Int) {
+            for (offset, name) in names.enumerated() { constants[prefix + luaName(name)] = String(start + offset) }
         }
-        lines.append(indices(Level.allCases.map(\.rawValue), prefix: "L_", from: 1))
-        lines.append("local LEVEL_SIZE = \(Level.allCases.count)")
-        lines.append(strings(LimitKind.allCases.map { ("\($0)", $0.rawValue) }, prefix: "LIMIT_"))
-        lines.append("local LIMIT_KINDS = { " + LimitKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + " }")
-        lines.append(indices(subjectHeader.map(\.name), prefix: "S_", from: 1))
-        lines.append("local SUBJECT_FORMAT = '<" + subjectHeader.map(\.code).joined() + "'")
-        lines.append(indices(holdRecord.map(\.name), prefix: "H_", from: 1))
-        lines.append("local HOLD_FORMAT = '<" + holdRecord.map(\.code).joined() + "'")
-        lines.append(indices(outcomeRecord.map(\.name), prefix: "O_", from: 1))
-        lines.append("local OUTCOME_FORMAT = '<" + outcomeRecord.map(\.code).joined() + "'")
-        lines.append(strings(Outcome.allCases.map { ("\($0)", $0.rawValue) }, prefix: "OUTCOME_"))
-        lines.append(indices(AttributionColumn.allCases.map { "\($0)" }, prefix: "A_", from: 1))
-        lines.append("local ATTRIBUTION_COUNT = \(AttributionColumn.allCases.count)")
-        lines.append(numbers(ReserveStatus.allCases.map { ("\($0)", $0.rawValue) }, prefix: "RESERVE_"))
-        lines.append(numbers(SettleStatus.allCases.map { ("\($0)", $0.rawValue) }, prefix: "SETTLE_"))
-        lines.append(numbers(ReleaseStatus.allCases.map { ("\($0)", $0.rawValue) }, prefix: "RELEASE_"))
-        return lines.joined(separator: "\n") + "\n"
+        func text(_ name: String, _ value: String) { constants[name] = "'\(value)'" }
+        indices(Common.allCases.map(\.rawValue), "N_", from: 1)
+        indices(Reserve.allCases.map(\.rawValue), "RN_", from: Common.allCases.count + 1)
+        indices(Settle.allCases.map(\.rawValue), "SN_", from: Common.allCases.count + 1)
+        indices(Level.allCases.map(\.rawValue), "L_", from: 1)
+        constants["LEVEL_SIZE"] = String(Level.allCases.count)
+        for kind in LimitKind.allCases { text("LIMIT_" + luaName("\(kind)"), kind.rawValue) }
+        indices(subjectHeader.map(\.name), "S_", from: 1)
+        text("SUBJECT_FORMAT", "<" + subjectHeader.map(\.code).joined())
+        constants["SUBJECT_SIZE"] = String(subjectHeader.reduce(0) { size, field in
+            size + (field.code == "B" ? 1 : field.code == "d" ? 8 : Int(field.code.dropFirst()) ?? 0)
+        })
+        indices(holdRecord.map(\.name), "H_", from: 1)
+        text("HOLD_FORMAT", "<" + holdRecord.map(\.code).joined())
+        indices(outcomeRecord.map(\.name), "O_", from: 1)
+        text("OUTCOME_FORMAT", "<" + outcomeRecord.map(\.code).joined())
+        for outcome in Outcome.allCases { text("OUTCOME_" + luaName("\(outcome)"), outcome.rawValue) }
+        indices(AttributionColumn.allCases.map { "\($0)" }, "A_", from: 1)
+        constants["ATTRIBUTION_COUNT"] = String(AttributionColumn.allCases.count)
+        // The ledger line: these columns, then the attribution columns as one tab-separated run.
+        let fixed = LedgerColumn.allCases.filter { $0.rawValue < LedgerColumn.firstAttribution.rawValue }
+        indices(fixed.map { "\($0)" }, "LC_", from: 1)
+        constants["LEDGER_FIXED_COLUMNS"] = String(fixed.count)
+        text("LEDGER_FORMAT", LedgerColumn.formatVersion)
+        for status in ReserveStatus.allCases { constants["RESERVE_" + luaName("\(status)")] = String(status.rawValue) }
+        for status in SettleStatus.allCases { constants["SETTLE_" + luaName("\(status)")] = String(status.rawValue) }
+        for status in ReleaseStatus.allCases { constants["RELEASE_" + luaName("\(status)")] = String(status.rawValue) }
+        return constants
+    }()
+
+    /// Lua definitions the library starts with (what cannot be a literal).
+    public static var luaPrelude: String {
+        "-- Generated from ScriptContract.swift.\nlocal LIMIT_KINDS = { " + LimitKind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") + " }\n"
+    }
+
+    /// `source` with every contract name replaced by its literal.
+    public static func expand(_ source: String) -> String {
+        var result = ""
+        result.reserveCapacity(source.utf8.count)
+        var word = ""
+        func flush() {
+            result += constants[word] ?? word
+            word = ""
+        }
+        for character in source {
+            if character.isLetter || character.isNumber || character == "_" {
+                word.append(character)
+            } else {
+                flush()
+                result.append(character)
+            }
+        }
+        flush()
+        return result
     }
 
     /// `camelCase` → `CAMEL_CASE`.
@@ -121,18 +153,5 @@ public enum ScriptContract {
             previous = character
         }
         return result
-    }
-
-    private static func indices(_ names: [String], prefix: String, from start: Int) -> String {
-        "local " + names.map { prefix + luaName($0) }.joined(separator: ", ") + " = "
-            + names.indices.map { String(start + $0) }.joined(separator: ", ")
-    }
-
-    private static func strings(_ pairs: [(String, String)], prefix: String) -> String {
-        "local " + pairs.map { prefix + luaName($0.0) }.joined(separator: ", ") + " = " + pairs.map { "'\($0.1)'" }.joined(separator: ", ")
-    }
-
-    private static func numbers(_ pairs: [(String, Int64)], prefix: String) -> String {
-        "local " + pairs.map { prefix + luaName($0.0) }.joined(separator: ", ") + " = " + pairs.map { String($0.1) }.joined(separator: ", ")
     }
 }

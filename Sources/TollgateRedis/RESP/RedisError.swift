@@ -78,7 +78,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         return message.split(separator: " ", maxSplits: 1).first.map(String.init)
     }
 
-    public var isNoScript: Bool { prefix == "NOSCRIPT" }
+    /// The server does not know the script (`NOSCRIPT`) or the library function (`FCALL`'s
+    /// `ERR Function not found`): load it and send the command again.
+    public var isNoScript: Bool { prefix == "NOSCRIPT" || (prefix == "ERR" && message.hasPrefix("ERR Function not found")) }
 
     public var description: String {
         switch code {

@@ -1,6 +1,8 @@
--- common.lua — the prelude every Tollgate script starts with (after the contract's constants,
--- generated from ScriptContract.swift: N_*, RN_*, SN_*, L_*, S_*, H_*, O_*, A_*, LC_*, LIMIT_*).
--- Kept small: everything here is re-created on every call.
+-- common.lua — the helpers of the engine's function library, defined once when the library
+-- loads (QuotaScripts.swift): reserve, settle, release, quota and adjust are functions of it.
+-- Names such as N_*, RN_*, SN_*, L_*, S_*, H_*, O_*, A_*, LC_*, LIMIT_* come from
+-- ScriptContract.swift and are replaced by their values when the library is built. KEYS and
+-- ARGV are the running function's (each function sets them first).
 --
 -- Cost model (Docs/benchmarks.md, "where the time goes"): every byte that crosses into or out
 -- of Lua costs (~4 ns a byte to create a string here), every redis.call ~0.5-1.5 µs. So
@@ -37,7 +39,6 @@ local ZERO_SLOT = '\0\0\0\0\0\0\0\0'
 local NANOS = 1000000000
 local DAY_MS = 86400000
 local SCOPE_LETTERS = 'kwou'
-local SUBJECT_SIZE = struct.size(SUBJECT_FORMAT)
 
 -- The numbers argument: packed doubles, `levels_at` the slot of the level count (nil: no
 -- levels). A JSON array is accepted too (decoded by cjson, a few microseconds slower), for
