@@ -61,7 +61,6 @@ let package = Package(
             dependencies: [
                 "TollgateRedis",
                 "TollgateTokenizer",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

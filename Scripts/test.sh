@@ -37,7 +37,7 @@ swift test --skip-build --filter ClusterTests
 # above: they always use their own cluster. The 75-second sliding-window test is not repeated.)
 log "running the integration suites against a Redis Cluster (TOLLGATE_TEST_REDIS=cluster)"
 TOLLGATE_TEST_REDIS=cluster swift test --skip-build \
-    --filter 'EngineTests|ConcurrencyTests|RouteTests|MultiNodeTests|MonitorTests|UsageReportTests|CLITests|CLILiveTests' \
+    --filter 'EngineTests|ScriptContractTests|ConcurrencyTests|RouteTests|MultiNodeTests|MonitorTests|UsageReportTests|CLITests|CLILiveTests' \
     --skip noTPMOvershootInAnySixtySecondInterval
 # The customer store and the gateways' customer cache on the cluster, on their own: their
 # concurrent creates and gateway processes would otherwise load the suites above.

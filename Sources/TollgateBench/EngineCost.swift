@@ -111,7 +111,10 @@ struct EngineCost: AsyncParsableCommand {
                                             plan: plan, price: price, settings: settings)
         // As shell words for redis-benchmark, which cannot send NUL bytes: the packed
         // numbers (the last argument) go as the JSON array the scripts also accept.
-        let words = command.words
+        // The request digest (binary, the first argument after the keys) becomes a per-call
+        // text field: redis-benchmark substitutes __rand_int__ but cannot send arbitrary bytes.
+        var words = command.words
+        words[3 + (command.keyCount ?? 0)] = "d:__rand_int__"
         let blob = Array(command.argument(command.argumentCount - 1))
         let numbers = stride(from: 0, to: blob.count, by: 8).map { offset in
             Int64(Double(bitPattern: blob[offset..<(offset + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }))

@@ -10,9 +10,7 @@
 -- Reply (AdjustReply in Swift): {spent before (nanos), spent after (nanos)}
 
 local a = numbers(ARGV[5])
-local now = now_ms(a[N_CLOCK_OFFSET])
-local day, month = periods(now, a[N_TIMEZONE_OFFSET])
-local K, c = a[N_BUCKETS], math.floor(now / a[N_BUCKET_MS])
+local now, tz, _, K, c, day, month = moment(a)
 local fields = { ARGV[1] }
 local raw = read({ 'x' }, fields, K, c)
 local subjects = subjects_of(raw, 2, fields, {}, K, c, day, month, false)
@@ -35,5 +33,5 @@ else
   s[u], s[n] = madd(s[u], s[n], -cu, -cn)
   if s[u] < 0 then s[u], s[n] = 0, 0 end
 end
-save_all(subjects, raw[1], month, now, a[N_TIMEZONE_OFFSET])
+save_all(subjects, raw[1], month, now, tz)
 return { before, text(s[u], s[n]) }

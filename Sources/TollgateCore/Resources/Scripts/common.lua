@@ -50,10 +50,6 @@ local function numbers(raw, levels_at)
   return { struct.unpack('<' .. string.rep('d', count), raw) }
 end
 
-local function now_ms(offset)
-  local t = redis.call('TIME')
-  return t[1] * 1000 + math.floor(t[2] / 1000) + offset
-end
 
 local function madd(au, an, bu, bn)
   local n = an + bn
@@ -106,6 +102,15 @@ local function month_end(month, tz)
   local mp = m > 2 and m - 3 or m + 9
   local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + math.floor((153 * mp + 2) / 5)
   return (era * 146097 + doe - 719468) * DAY_MS - tz
+end
+
+-- The call's moment from its numbers `a`: now (Redis TIME in ms plus the clock offset), the
+-- timezone offset, bucket ms, K, the current bucket, day and month.
+local function moment(a)
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000) + a[N_CLOCK_OFFSET]
+  local day, month = periods(now, a[N_TIMEZONE_OFFSET])
+  return now, a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS], math.floor(now / a[N_BUCKET_MS]), day, month
 end
 
 local function group_of(K, bucket) return math.floor((bucket % K) / GROUP_SLOTS) end

@@ -9,10 +9,7 @@
 --   day tokens (used + held), month spent, month held (nanos), month tokens (used + held)}
 
 local a = numbers(ARGV[#ARGV])
-local now = now_ms(a[N_CLOCK_OFFSET])
-local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
-local c = math.floor(now / bucket_ms)
-local day, month = periods(now, tz)
+local now, tz, bucket_ms, K, c, day, month = moment(a)
 
 local function money(u, n)
   if u == 0 then return string.format('%d', n) end

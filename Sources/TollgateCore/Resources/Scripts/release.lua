@@ -18,7 +18,7 @@
 --   {RELEASE_NOTHING, 'committed' | 'unknown' | 'live'}   nothing to return (for expire: not due yet)
 
 local a = numbers(ARGV[5])
-local now = now_ms(a[N_CLOCK_OFFSET])
+local now, tz, bucket_ms, K, c, day, month = moment(a)
 local current, previous, slice_end = slices(4, now, a)
 local raw = redis.call('HGET', KEYS[1], ARGV[3])
 if not raw then
@@ -34,9 +34,6 @@ local h, fields = unpack_hold(raw)
 local mode = ARGV[4]
 if mode == 'expire' and h[H_EXPIRY] > now then return { RELEASE_NOTHING, 'live' } end
 
-local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
-local c = math.floor(now / bucket_ms)
-local day, month = periods(now, tz)
 local state = read({ 'x' }, fields, K, c)
 local subjects = subjects_of(state, 2, fields, {}, K, c, day, month)
 for i = 1, #fields do

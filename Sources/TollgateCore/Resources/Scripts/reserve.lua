@@ -20,10 +20,7 @@
 
 local a = numbers(ARGV[#ARGV], RN_LEVEL_COUNT)
 local L = a[RN_LEVEL_COUNT]
-local now = now_ms(a[N_CLOCK_OFFSET])
-local tz, bucket_ms, K = a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS]
-local c = math.floor(now / bucket_ms)
-local day, month = periods(now, tz)
+local now, tz, bucket_ms, K, c, day, month = moment(a)
 
 local fields, flags = {}, {}
 for i = 1, L do
