@@ -91,7 +91,8 @@ struct FaultBatteryTests {
         }
     }
 
-    /// The same bug with `NOPERM`: the gateway's ACL user loses `EVALSHA` at runtime.
+    /// The same bug with `NOPERM`: the gateway's ACL user loses `FCALL` (the engine's calls)
+    /// and `EVALSHA` at runtime.
     @Test func aclPermissionLostThenRestoredWithTheProbeMeetingNOPERM() async throws {
         try await FaultDrill.run(redisURL: { server in
             let admin = server.client()
@@ -99,9 +100,9 @@ struct FaultBatteryTests {
             await admin.shutdown()
             return "redis://tollgate:drill-secret@127.0.0.1:\(server.port)"
         }) { drill in
-            try await drill.refusalAcrossAStall("ACL user loses EVALSHA (NOPERM, with a stall: probe meets NOPERM), then gets it back",
-                inject: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "-evalsha", "-eval") },
-                relieve: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "+evalsha", "+eval") })
+            try await drill.refusalAcrossAStall("ACL user loses FCALL and EVALSHA (NOPERM, with a stall: probe meets NOPERM), then gets them back",
+                inject: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "-fcall", "-evalsha", "-eval") },
+                relieve: { _ = try await drill.admin.send("ACL", "SETUSER", "tollgate", "+fcall", "+evalsha", "+eval") })
         }
     }
 
@@ -111,6 +112,7 @@ struct FaultBatteryTests {
                 for _ in 0..<5 {
                     try await Task.sleep(for: .milliseconds(200))
                     _ = try await drill.admin.send("SCRIPT", "FLUSH")
+                    _ = try await drill.admin.send("FUNCTION", "FLUSH")
                 }
                 return .now
             }
@@ -119,7 +121,7 @@ struct FaultBatteryTests {
             #expect(allReal, "statuses \(traffic.statuses)")
             #expect(traffic.count(.commit) { $0.status != 200 } == 0, "statuses \(traffic.statuses)")
             let lost = try await drill.expectLedgerMatchesCounters(traffic)
-            drill.report("SCRIPT FLUSH ×5 under traffic", traffic, recovery: .zero, lost: lost)
+            drill.report("SCRIPT FLUSH and FUNCTION FLUSH ×5 under traffic", traffic, recovery: .zero, lost: lost)
         }
     }
 
