@@ -169,3 +169,61 @@ ensure_venv() {
 
 # tollgate_bin: the debug `tollgate` executable that `swift build` made.
 tollgate_bin() { printf '%s/tollgate\n' "$(cd "$TOLLGATE_ROOT" && swift build --show-bin-path)"; }
+
+# start_pair_stack BIN_DIR WORK NODES: for the reserve+commit benchmarks (soak.sh,
+# bench-capacity.sh): a redis-server, the engine benchmark's configuration (tollgate-bench
+# gateway-load --setup-redis, prefix `bench`) and NODES release gateways. Sets REDIS_PORT,
+# REDIS_URL, GATEWAY_URLS (comma-separated) and GATEWAY_PIDS (array).
+start_pair_stack() {
+    local bin="$1" work="$2" nodes="$3" node port
+    REDIS_PORT="$(free_port)"
+    start_redis "$REDIS_PORT" "$work/redis"
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    "$bin/tollgate-bench" gateway-load --setup-redis "$REDIS_URL" --prefix bench
+    GATEWAY_URLS="" GATEWAY_PIDS=()
+    for ((node = 0; node < nodes; node++)); do
+        port="$(free_port)"
+        "$bin/tollgate" serve --redis "$REDIS_URL" --prefix bench --port "$port" --node "g$node" --spool "$work/spool-$node.jsonl" \
+            --log-level error &
+        track_pid $!
+        GATEWAY_PIDS+=($!)
+        wait_http "http://127.0.0.1:$port/readyz"
+        GATEWAY_URLS="${GATEWAY_URLS:+$GATEWAY_URLS,}http://127.0.0.1:$port"
+    done
+}
+
+# start_monitor BIN_DIR WORK: a release monitor on the pair stack's Redis; sets MONITOR_PID.
+start_monitor() {
+    "$1/tollgate" monitor --redis "$REDIS_URL" --prefix bench --consumer "bench-monitor" --log-level error >"$2/monitor.log" 2>&1 &
+    track_pid $!
+    MONITOR_PID=$!
+}
+
+# rss_kb PID: resident set size in KiB (VmRSS).
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# cpu_ticks PID: user + system CPU time of a process in clock ticks (getconf CLK_TCK per second).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# redis_info PORT FIELD: one field of INFO (e.g. used_memory, total_net_input_bytes).
+redis_info() { redis-cli -p "$1" info all | tr -d '\r' | awk -F: -v f="$2" '$1 == f { print $2 }'; }
+
+# redis_cpu_seconds PORT: Redis' user + system CPU seconds (INFO cpu).
+redis_cpu_seconds() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { total += $2 } END { printf "%.6f", total }'; }
+
+# ledger_state PORT: "added length backlog unread" over the pair stack's ledger streams:
+# entries ever added (the calls committed), entries still in the streams, entries the
+# monitors' group has not acknowledged (lag + pending), and streams with entries but no
+# group yet (their backlog is not known).
+ledger_state() {
+    local port="$1" stream added=0 length=0 backlog=0 unread=0 a l b g
+    for stream in $(redis-cli -p "$port" --scan --pattern 'bench:*:ledger'); do
+        read -r a l < <(redis-cli -p "$port" xinfo stream "$stream" | tr -d '\r' |
+            awk 'prev == "entries-added" { a = $0 } prev == "length" { l = $0 } { prev = $0 } END { print a + 0, l + 0 }')
+        read -r b g < <(redis-cli -p "$port" xinfo groups "$stream" 2>/dev/null | tr -d '\r' |
+            awk 'prev == "pending" || prev == "lag" { s += $0 } $0 == "name" { g++ } { prev = $0 } END { print s + 0, g + 0 }')
+        [ "$g" -eq 0 ] && [ "$a" -gt 0 ] && unread=$((unread + 1))
+        added=$((added + a)); length=$((length + l)); backlog=$((backlog + b))
+    done
+    echo "$added $length $backlog $unread"
+}
