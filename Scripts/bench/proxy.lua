@@ -1,11 +1,14 @@
--- wrk body script: POST /v1/chat/completions (non-streaming) through the gateway or straight
--- to the mock provider; the same body either way. PROXY_TOKEN in the environment is the
--- service token (ignored by the mock).
+-- wrk body script: POST /v1/chat/completions (non-streaming) through a proxy or straight to
+-- the mock provider; the same body either way. From the environment: PROXY_TOKEN, the
+-- service token (or LiteLLM's key; ignored by the mock), PROXY_KEY, the Tollgate API key
+-- (default bench-key), PROXY_MODEL (default gpt-4o-mini).
 local token = os.getenv("PROXY_TOKEN") or "none"
-local body = '{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say something short. mock:output=8"}]}'
+local key = os.getenv("PROXY_KEY") or "bench-key"
+local model = os.getenv("PROXY_MODEL") or "gpt-4o-mini"
+local body = '{"model":"' .. model .. '","max_tokens":16,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say something short. mock:output=8"}]}'
 request = function()
   return wrk.format("POST", "/v1/chat/completions", { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token,
-    ["x-tollgate-api-key"] = "bench-key", ["x-tollgate-feature"] = "bench" }, body)
+    ["x-tollgate-api-key"] = key, ["x-tollgate-feature"] = "bench" }, body)
 end
 
 done = function(summary, latency, requests)
