@@ -54,6 +54,14 @@ import TollgateRedis
         #expect(try Data(contentsOf: URL(fileURLWithPath: journal.path)).isEmpty, "the new journal starts empty")
     }
 
+    @Test func theHandWrittenBeginLineDecodesToTheSameEntry() throws {
+        var entry = Self.entry("id \"quoted\"\n", prompt: 12)
+        entry.feature = "fé\tature"
+        entry.experiment = "b"
+        entry.usage = TokenUsage(input: 12, cachedInput: 3, cacheWrite: 2, output: 1, reasoning: 4)
+        #expect(try SpoolEntry(journalBegin: entry.journalBeginLine.dropLast()) == entry)
+    }
+
     @Test func aCallWithAnEmptyPromptIsNeverRecoveredAsZero() throws {
         let line = try JSONEncoder().encode(Self.entry("empty", prompt: 0))
         let calls = CallJournal.openCalls(in: Data("b ".utf8) + line + Data("\nb {\"cut\":".utf8))
