@@ -172,7 +172,8 @@ tollgate_bin() { printf '%s/tollgate\n' "$(cd "$TOLLGATE_ROOT" && swift build --
 
 # start_pair_stack BIN_DIR WORK NODES: for the reserve+commit benchmarks (soak.sh,
 # bench-capacity.sh): a redis-server, the engine benchmark's configuration (tollgate-bench
-# gateway-load --setup-redis, prefix `bench`) and NODES release gateways. Sets REDIS_PORT,
+# gateway-load --setup-redis, prefix `bench`; settings.idempotency_buckets from
+# IDEMPOTENCY_BUCKETS if set) and NODES release gateways. Sets REDIS_PORT,
 # REDIS_URL, GATEWAY_URLS (comma-separated) and GATEWAY_PIDS (array).
 start_pair_stack() {
     local bin="$1" work="$2" nodes="$3" node port
@@ -180,6 +181,12 @@ start_pair_stack() {
     start_redis "$REDIS_PORT" "$work/redis"
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
     "$bin/tollgate-bench" gateway-load --setup-redis "$REDIS_URL" --prefix bench
+    if [ -n "${IDEMPOTENCY_BUCKETS:-}" ]; then  # before any call: records are found by bucket
+        TOLLGATE_REDIS_URL="$REDIS_URL" TOLLGATE_KEY_PREFIX=bench "$bin/tollgate" config export --json >"$work/configuration.json"
+        python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["settings"]["idempotency_buckets"] = int(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' \
+            "$work/configuration.json" "$IDEMPOTENCY_BUCKETS"
+        TOLLGATE_REDIS_URL="$REDIS_URL" TOLLGATE_KEY_PREFIX=bench "$bin/tollgate" config import "$work/configuration.json" --reason bench >/dev/null
+    fi
     GATEWAY_URLS="" GATEWAY_PIDS=()
     for ((node = 0; node < nodes; node++)); do
         port="$(free_port)"

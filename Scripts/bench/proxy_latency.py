@@ -79,7 +79,8 @@ connections = {name: Connection(url, TOKENS[name]) for name, url in TARGETS}
 plain = {name: [] for name, _ in TARGETS}
 ttfb = {name: [] for name, _ in TARGETS}
 for index in range(CALLS + 50):
-    for name, _ in TARGETS:
+    # The order rotates call by call, so that no target always follows the same one.
+    for name, _ in TARGETS[index % len(TARGETS):] + TARGETS[:index % len(TARGETS)]:
         whole, _ = connections[name].call(False)
         _, first = connections[name].call(True)
         if index >= 50:  # warm-up
