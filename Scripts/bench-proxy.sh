@@ -65,8 +65,8 @@ start_gateway() {  # start_gateway NAME [flags...]: prints its base URL
     echo "http://127.0.0.1:$port"
 }
 direct="http://127.0.0.1:$mock_port"
-gateway="$(start_gateway bench)"
 bare="$(start_gateway bare --no-call-journal)"
+gateway="$(start_gateway bench)"
 
 # LiteLLM: one worker (its default), the same upstream, limits on (see the header).
 litellm_port="$(free_port)"
