@@ -93,7 +93,7 @@ import TollgateRedis
 
 /// A real gateway process, SIGKILLed in the middle of a stream from a real (mock) provider:
 /// the gateway started next on the same spool commits the call from the journal.
-@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"))
+@Suite(.enabled(if: RedisServer.isAvailable, "redis-server is not installed"), .cleansUp)
 struct KilledGatewayTests {
     static let mockScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Scripts/checks/mock_provider.py").path
