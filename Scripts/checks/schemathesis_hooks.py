@@ -7,7 +7,7 @@ bodies that break one are dropped, as the document says the gateway refuses them
 else is filtered, and no failure is ever suppressed.
 
 Docs/admin-openapi.yaml states one rule in words: a date must exist in the calendar (its
-pattern allows 2026-02-30); bodies with such an `effective_from` are dropped. And a fuzzer
+pattern allows 2026-02-30); bodies and queries with such a date are dropped. And a fuzzer
 is not retrying: a valid `Idempotency-Key` it draws again (`0`, `a`) for the same body would get
 the stored first answer, correctly, which the stateful checks read as "created but missing"; so
 each valid key is made unique (invalid ones are left as they are, to be refused).
@@ -69,6 +69,13 @@ def _keeps_cross_field_rules(usage):
             and _within(usage, "output_tokens", "output_tokens_details", "reasoning_tokens"))
 
 
+def _date(value):
+    try:
+        return datetime.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    except (ValueError, TypeError):
+        return None
+
+
 def _real_date(value):
     """False for a date-shaped string that is not in the calendar (2026-02-30)."""
     if not isinstance(value, str) or len(value) < 10:
@@ -100,3 +107,9 @@ def map_headers(context, headers):
         if name.lower() == "idempotency-key" and isinstance(value, str) and _IDEMPOTENCY_KEY.match(value):
             headers[name] = f"{value.strip()[:240]}-{next(_unique)}"
     return headers
+
+
+@schemathesis.hook
+def filter_query(context, query):
+    value = query.get("from") if isinstance(query, dict) else None
+    return not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)) or _date(value) is not None

@@ -86,6 +86,21 @@ struct AdminAPIContractTests {
             (.POST, "/v1/service-tokens", #"{"name":"t","sha256":"00"}"#, json, .provisioner), (.POST, "/v1/service-tokens/nope/revoke", "{}", json, .provisioner),
             (.GET, "/v1/service-tokens/nope", nil, json, .readOnly), (.DELETE, "/v1/service-tokens/nope", nil, json, .provisioner),
         ]
+        // Budgets and usage.
+        for body in [#"{"organization":"acme","period":"day","amount":"1.00"}"#, #"{"organization":"acme","period":"week","amount":"1.00","reason":"r"}"#,
+                     #"{"organization":"nope","period":"day","amount":"1.00","reason":"r"}"#, #"{"organization":"acme","period":"day","amount":"-1","reason":"r"}"#,
+                     #"{"organization":"acme","period":"day","reason":"r"}"#, #"{"organization":"acme","workspace":"nope","period":"day","amount":"1","reason":"r"}"#,
+                     #"{"organization":"acme","key":"nope","period":"day","amount":"1","reason":"r"}"#, #"{"organization":"acme","period":"day","amount":1,"reason":"r"}"#] {
+            requests.append((.POST, "/v1/budgets/credit", body, json, .admin))
+        }
+        requests += [
+            (.POST, "/v1/budgets/reset", #"{"organization":"acme","period":"day","amount":"1","reason":"r"}"#, json, .admin),
+            (.POST, "/v1/budgets/reset", #"{"organization":"acme","period":"day","reason":"r"}"#, json, .provisioner),
+            (.GET, "/v1/usage?from=2026-11-01", nil, json, .readOnly), (.GET, "/v1/usage?organization=acme", nil, json, .readOnly),
+            (.GET, "/v1/usage?organization=acme&from=2026-11-01&days=401", nil, json, .readOnly),
+            (.GET, "/v1/usage?organization=acme&from=2026-13-01", nil, json, .readOnly), (.GET, "/v1/usage?organization=acme&from=2026-11-01&by=color", nil, json, .readOnly),
+            (.GET, "/v1/usage?organization=nope&from=2026-11-01", nil, json, .readOnly),
+        ]
         return requests
     }()
 

@@ -146,4 +146,20 @@ struct AdminAPICustomerTests {
         #expect(Set(seen).count == seen.count)
         await api.stop()
     }
+
+    @Test func budgetsAreCorrectedWithAnAuditedReasonAndUsageIsReported() async throws {
+        let api = try await AdminAPIProcess()
+        let credited = try await api.send(.POST, "/v1/budgets/credit", body: #"{"organization":"acme","key":"k1","period":"month","amount":"2.50","reason":"provider refund"}"#)
+        #expect(credited.status == .ok && credited.json?["level"]?.stringValue == "k:k1" && credited.json?["spent_after"]?.stringValue == "0.00", "\(credited.text)")
+        let reset = try await api.send(.POST, "/v1/budgets/reset", body: #"{"organization":"acme","period":"day","reason":"goodwill"}"#)
+        #expect(reset.status == .ok && reset.json?["level"]?.stringValue == "o", "\(reset.text)")
+        let audit = try await api.redis.send("XREVRANGE", "\(api.prefix):{cfg}:audit", "+", "-", "COUNT", 2)
+        let entries = (audit.array ?? []).map { $0.array?.last?.array?.compactMap(\.string) ?? [] }
+        #expect(entries.allSatisfy { $0.contains("admin-token:atok_admin") }, "\(entries)")
+        #expect(entries.first?.contains("budget reset acme o day") == true && entries.last?.contains("provider refund") == true, "\(entries)")
+        #expect(try await api.send(.POST, "/v1/budgets/reset", body: #"{"organization":"acme","period":"day","reason":"x"}"#, token: .provisioner).status == .forbidden)
+        let usage = try await api.send(.GET, "/v1/usage?organization=acme&from=2026-11-01&days=30&by=model", token: .readOnly)
+        #expect(usage.status == .ok && usage.json?["data"]?.arrayCount == 0 && usage.json?["total"]?["requests"]?.integerValue == 0, "\(usage.text)")
+        await api.stop()
+    }
 }

@@ -20,9 +20,8 @@ enum AuditLog {
 
     /// Appends a correction that is not a configuration change (budget credit or reset).
     static func append(_ context: AdminContext, action: String, reason: String, old: String, new: String) async throws {
-        let time = try await context.now()
-        _ = try await context.redis.send(.keyed("XADD", context.keys.audit, "*", "version", "", "at", time, "actor", context.options.actor,
-                                                "action", action, "reason", reason, "old", old, "new", new))
+        try await TollgateCore.AuditLog.append(redis: context.redis, keys: context.keys, actor: context.options.actor, action: action, reason: reason,
+                                               old: old, new: new)
     }
 }
 

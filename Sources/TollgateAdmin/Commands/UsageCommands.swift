@@ -18,24 +18,10 @@ public struct UsageCommand: AsyncParsableCommand {
         @Option(name: .customLong("org"), help: "Only this organization.") var organization: String?
 
         /// Days from `from` to `to`, as roll-up labels (YYYYMMDD).
-        func days() throws -> [String] {
-            func parse(_ text: String, _ option: String) throws -> Date {
-                guard text.count == 10, let millis = Timestamp.parse(text) else {
-                    throw AdminError.invalid("\(option) '\(text)' is not a date (YYYY-MM-DD)")
-                }
-                return Date(timeIntervalSince1970: Double(millis) / 1000)
-            }
-            let start = try parse(from, "--from")
-            let end = try parse(to ?? from, "--to")
-            guard start <= end else { throw AdminError.invalid("--from must not be after --to") }
-            let count = Int(end.timeIntervalSince(start) / 86_400) + 1
-            guard count <= 400 else { throw AdminError.invalid("a report covers at most 400 days") }
-            let utc = TimeZone(identifier: "UTC")!
-            return (0..<count).map { RollupPeriod.day.label(Int64(start.timeIntervalSince1970 * 1000) + Int64($0) * 86_400_000, timezone: utc) }
-        }
+        func days() throws -> [String] { try UsageReport.days(from: from, to: to) }
     }
 
-    /// Every row of the range: (organization, day label, dimensions, totals).
+    /// Every row of the range: (organization, day, dimensions, totals).
     static func rows(_ context: AdminContext, _ range: Range) async throws -> [(String, String, RollupDimensions, UsageTotals)] {
         let configuration = try await context.load().configuration
         let keys = KeyLayout(prefix: context.options.prefix, partitions: configuration.settings.partitions)
@@ -48,15 +34,8 @@ public struct UsageCommand: AsyncParsableCommand {
         let days = try range.days()
         var result: [(String, String, RollupDimensions, UsageTotals)] = []
         for organization in organizations {
-            let commands = days.map { RedisCommand.keyed("HGETALL", keys.rollup(organization: organization, period: .day, label: $0)) }
-            for (day, reply) in zip(days, await context.redis.pipeline(commands)) {
-                let items = try reply.get().array ?? []
-                var fields: [(String, Int64)] = []
-                for index in stride(from: 0, to: items.count - 1, by: 2) {
-                    if let field = items[index].string, let value = items[index + 1].int { fields.append((field, value)) }
-                }
-                let label = "\(day.prefix(4))-\(day.dropFirst(4).prefix(2))-\(day.suffix(2))"
-                for (dimensions, totals) in RollupReader.rows(fields) { result.append((organization, label, dimensions, totals)) }
+            for row in try await UsageReport.rows(redis: context.redis, keys: keys, organization: organization, days: days) {
+                result.append((row.organization, row.day, row.dimensions, row.totals))
             }
         }
         return result
@@ -77,20 +56,10 @@ public struct UsageCommand: AsyncParsableCommand {
     }
 
     static func group(_ row: (String, String, RollupDimensions, UsageTotals), by dimension: String) -> String {
-        switch dimension {
-        case "day": row.1
-        case "organization": row.0
-        case "workspace": row.2.workspace
-        case "key": row.2.key
-        case "model": row.2.model
-        case "user": row.2.user.isEmpty ? "(none)" : row.2.user
-        case "feature": row.2.feature.isEmpty ? "(none)" : row.2.feature
-        case "experiment": row.2.experiment.isEmpty ? "(none)" : row.2.experiment
-        default: row.1
-        }
+        UsageReport.group(UsageReport.Row(organization: row.0, day: row.1, dimensions: row.2, totals: row.3), by: dimension)
     }
 
-    static let dimensions = ["day", "organization", "workspace", "key", "model", "user", "feature", "experiment"]
+    static let dimensions = UsageReport.dimensions
 
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Totals over a date range, grouped by day, organization, workspace, key, model, user, feature or experiment.")

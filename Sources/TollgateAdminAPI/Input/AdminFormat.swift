@@ -12,6 +12,8 @@ enum AdminFormat {
     static let tokenizer = #"^(o200k_base|cl100k_base|estimate:(0\.[5-9][0-9]{0,2}|[1-3](\.[0-9]{1,3})?|4(\.0{1,3})?))$"#
     /// A UTC date, or a UTC time with up to millisecond precision.
     static let time = #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,3})?Z)?$"#
+    /// A calendar date (the days of a report).
+    static let date = #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#
     /// A model name: 1-128 visible ASCII characters.
     static let model = #"^[!-~]{1,128}$"#
     /// An id of an organisation, workspace, key, tier, token or provider.

@@ -44,7 +44,7 @@ public final class AdminAPI: Sendable {
 
     /// Every route: the router registers exactly these, and Docs/admin-openapi.yaml documents them.
     var routes: [AdminRoute] {
-        organizationRoutes + workspaceRoutes + keyRoutes + serviceTokenRoutes + tierRoutes + priceRoutes
+        organizationRoutes + workspaceRoutes + keyRoutes + serviceTokenRoutes + tierRoutes + priceRoutes + budgetRoutes
     }
 
     public func buildRouter() -> Router<BasicRequestContext> {
