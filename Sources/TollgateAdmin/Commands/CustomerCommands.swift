@@ -381,11 +381,7 @@ struct PageOptions: ParsableArguments {
 }
 
 /// Letters and digits from the system's random source.
-func randomToken(length: Int) -> String {
-    let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-    var generator = SystemRandomNumberGenerator()
-    return String((0..<length).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
-}
+func randomToken(length: Int) -> String { Secret.random(length: length) }
 
 /// Suspends or resumes one organization, workspace or key as an audited change; nothing is
 /// written when it is already in that state.

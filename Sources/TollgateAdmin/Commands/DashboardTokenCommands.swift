@@ -29,7 +29,7 @@ public struct DashboardTokenCommand: AsyncParsableCommand {
             try await AdminContext.run(options) { context in
                 let secret = "tgd_" + randomToken(length: 40)
                 let id = "dtok_" + randomToken(length: 12)
-                let hash = SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+                let hash = Secret.sha256Hex(secret)
                 let now = try await context.now()
                 let scope = DashboardToken.Scope(rawValue: scope)!
                 if let organization, try await context.customers().organization(organization) == nil { throw AdminError("unknown organization '\(organization)'") }

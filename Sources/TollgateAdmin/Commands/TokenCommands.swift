@@ -22,7 +22,7 @@ public struct TokenCommand: AsyncParsableCommand {
             try await AdminContext.run(options) { context in
                 let secret = "tg_" + randomToken(length: 40)
                 let id = "tok_" + randomToken(length: 12)
-                let hash = SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+                let hash = Secret.sha256Hex(secret)
                 let now = try await context.now()
                 let store = try await context.customers()
                 let orgs = InputParsing.list(organizations)

@@ -20,17 +20,7 @@ enum ServiceTokenAuthenticator {
         return cache.hash(String(secret))
     }
 
-    static func sha256Hex(_ text: some StringProtocol) -> String {
-        let digest = SHA256.hash(data: Array(text.utf8))
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64)
-        for byte in digest {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    static func sha256Hex(_ text: some StringProtocol) -> String { Secret.sha256Hex(text) }
 }
 
 /// Remembers the hashes of the few secrets a gateway sees, so a request costs a dictionary
