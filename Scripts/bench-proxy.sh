@@ -56,17 +56,17 @@ python3 "$TOLLGATE_ROOT/Scripts/checks/mock_provider.py" "$mock_port" &
 track_pid $!
 wait_http "http://127.0.0.1:$mock_port/mock/billed"
 
-start_gateway() {  # start_gateway NAME [flags...]: prints its base URL
+start_gateway() {  # start_gateway VARIABLE NAME [flags...]: sets VARIABLE to its base URL (no subshell: track_pid must see it)
     local port; port="$(free_port)"
     TOLLGATE_OPENAI_BASE_URL="http://127.0.0.1:$mock_port/v1" TOLLGATE_OPENAI_API_KEY="sk-bench" \
-        "$bin/tollgate" serve --port "$port" --node "$1" --spool "$work/spool-$1.jsonl" --log-level error "${@:2}" >/dev/null &
+        "$bin/tollgate" serve --port "$port" --node "$2" --spool "$work/spool-$2.jsonl" --log-level error "${@:3}" >/dev/null &
     track_pid $!
     wait_http "http://127.0.0.1:$port/readyz"
-    echo "http://127.0.0.1:$port"
+    printf -v "$1" 'http://127.0.0.1:%s' "$port"
 }
 direct="http://127.0.0.1:$mock_port"
-bare="$(start_gateway bare --no-call-journal)"
-gateway="$(start_gateway bench)"
+start_gateway bare bare --no-call-journal
+start_gateway gateway bench
 
 # LiteLLM: one worker (its default), the same upstream, limits on (see the header).
 litellm_port="$(free_port)"
