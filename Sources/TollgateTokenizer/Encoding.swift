@@ -1,9 +1,9 @@
 /// One of tiktoken's byte-pair encodings: its rank file and its pre-tokenisation pattern.
 ///
-/// The patterns are tiktoken's own (`tiktoken_ext/openai_public.py`), unchanged: Foundation's
-/// `NSRegularExpression` (ICU) accepts their possessive quantifiers, `\p{..}` classes and
-/// `(?i:..)` groups and splits text exactly as tiktoken's Rust core does (pinned by
-/// `TiktokenParityTests` against Python tiktoken).
+/// The patterns are tiktoken's own (`tiktoken_ext/openai_public.py`), unchanged, for reference
+/// and tests: the tokenizer splits text with a hand-written equivalent of each
+/// (``Cl100kSplitter``, ``O200kSplitter``), pinned by `TiktokenParityTests` against Python
+/// tiktoken.
 public struct Encoding: Hashable, Sendable, CustomStringConvertible {
     /// tiktoken's name for it (`cl100k_base`, `o200k_base`).
     public let name: String
@@ -11,6 +11,8 @@ public struct Encoding: Hashable, Sendable, CustomStringConvertible {
     public let pattern: String
     /// tiktoken's published SHA-256 of the uncompressed rank file.
     public let sha256: String
+    /// The hand-written splitter that matches `pattern`.
+    let splitter: SplitterKind
 
     public var description: String { name }
 
@@ -18,7 +20,8 @@ public struct Encoding: Hashable, Sendable, CustomStringConvertible {
     public static let cl100kBase = Encoding(
         name: "cl100k_base",
         pattern: #"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"#,
-        sha256: "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+        sha256: "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        splitter: .cl100k
     )
 
     /// GPT-4o, GPT-4.1, GPT-5 and the o-series.
@@ -33,7 +36,8 @@ public struct Encoding: Hashable, Sendable, CustomStringConvertible {
             #"\s+(?!\S)"#,
             #"\s+"#,
         ].joined(separator: "|"),
-        sha256: "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+        sha256: "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        splitter: .o200k
     )
 
     /// Every encoding this target ships.
@@ -45,9 +49,10 @@ public struct Encoding: Hashable, Sendable, CustomStringConvertible {
         self = found
     }
 
-    private init(name: String, pattern: String, sha256: String) {
+    private init(name: String, pattern: String, sha256: String, splitter: SplitterKind) {
         self.name = name
         self.pattern = pattern
         self.sha256 = sha256
+        self.splitter = splitter
     }
 }

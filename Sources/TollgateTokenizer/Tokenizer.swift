@@ -1,15 +1,14 @@
 import Foundation
 import Synchronization
 
-/// tiktoken's `encode_ordinary` in Swift: pre-tokenise with the encoding's pattern, then
-/// byte-pair-merge each piece's UTF-8 bytes against the rank table. Special tokens are
-/// ordinary text here, exactly as in `encode_ordinary`.
+/// tiktoken's `encode_ordinary` in Swift: pre-tokenise the UTF-8 bytes as the encoding's
+/// pattern would (a hand-written ``PieceSplitter``), then byte-pair-merge each piece against
+/// the rank table. Special tokens are ordinary text here, exactly as in `encode_ordinary`.
 ///
 /// Immutable and safe to share; ``shared(_:)`` loads each encoding once per process.
 public final class Tokenizer: Sendable {
     public let encoding: Encoding
     private let table: RankTable
-    private let pattern: NSRegularExpression
 
     /// The number of tokens in the vocabulary (without special tokens).
     public var vocabularySize: Int { table.count }
@@ -19,11 +18,7 @@ public final class Tokenizer: Sendable {
     public init(loading encoding: Encoding) throws {
         self.encoding = encoding
         self.table = try RankFileLoader.load(encoding)
-        do {
-            self.pattern = try NSRegularExpression(pattern: encoding.pattern)
-        } catch {
-            throw TokenizerError(.invalidPattern, "\(encoding.name): \(error)")
-        }
+        _ = ScalarClassTable.shared  // built here, not on the first count
     }
 
     /// The process-wide tokenizer for `encoding`, loaded on first use on the calling thread
@@ -91,48 +86,31 @@ public final class Tokenizer: Sendable {
     }
 
     private func forEachToken(in text: String, _ emit: (UInt32) -> Void) {
-        guard !text.isEmpty else { return }
-        let utf16 = Array(text.utf16)
-        var piece: [UInt8] = []
-        var merger = BytePairMerger()
-        // enumerateMatches takes an escaping block but calls it only before it returns.
-        withoutActuallyEscaping(emit) { emit in
+        var text = text  // withUTF8 copies only a string that is not contiguous UTF-8 already
+        text.withUTF8 { bytes in
             table.withView { view in
-                pattern.enumerateMatches(in: text, range: NSRange(location: 0, length: utf16.count)) { match, _, _ in
-                    guard let range = match?.range, range.length > 0 else { return }
-                    piece.removeAll(keepingCapacity: true)
-                    Self.appendUTF8(utf16, range.location, range.location + range.length, to: &piece)
-                    piece.withUnsafeBufferPointer { merger.encode($0, table: view, emit: emit) }
+                var merger = BytePairMerger()
+                switch encoding.splitter {
+                case .cl100k:
+                    Cl100kSplitter.forEachPiece(bytes) { merger.encode($0, table: view, emit: emit) }
+                case .o200k:
+                    O200kSplitter.forEachPiece(bytes) { merger.encode($0, table: view, emit: emit) }
                 }
             }
         }
     }
 
-    /// Transcodes UTF-16 code units `start..<end` to UTF-8 (the regex never splits a
-    /// surrogate pair; a Swift string holds no lone surrogates).
-    @inline(__always)
-    private static func appendUTF8(_ units: [UInt16], _ start: Int, _ end: Int, to bytes: inout [UInt8]) {
-        var i = start
-        while i < end {
-            let unit = UInt32(units[i])
-            i += 1
-            if unit < 0x80 {
-                bytes.append(UInt8(unit))
-            } else if unit < 0x800 {
-                bytes.append(UInt8(0xc0 | unit >> 6))
-                bytes.append(UInt8(0x80 | unit & 0x3f))
-            } else if unit & 0xfc00 == 0xd800, i < end, units[i] & 0xfc00 == 0xdc00 {
-                let scalar = 0x10000 + ((unit & 0x3ff) << 10 | UInt32(units[i]) & 0x3ff)
-                i += 1
-                bytes.append(UInt8(0xf0 | scalar >> 18))
-                bytes.append(UInt8(0x80 | scalar >> 12 & 0x3f))
-                bytes.append(UInt8(0x80 | scalar >> 6 & 0x3f))
-                bytes.append(UInt8(0x80 | scalar & 0x3f))
-            } else {
-                bytes.append(UInt8(0xe0 | unit >> 12))
-                bytes.append(UInt8(0x80 | unit >> 6 & 0x3f))
-                bytes.append(UInt8(0x80 | unit & 0x3f))
+    /// The pieces `text` is split into before merging (for tests).
+    func pieces(_ text: String) -> [String] {
+        var text = text
+        var pieces: [String] = []
+        text.withUTF8 { bytes in
+            let collect: (UnsafeBufferPointer<UInt8>) -> Void = { pieces.append(String(decoding: $0, as: UTF8.self)) }
+            switch encoding.splitter {
+            case .cl100k: Cl100kSplitter.forEachPiece(bytes, collect)
+            case .o200k: O200kSplitter.forEachPiece(bytes, collect)
             }
         }
+        return pieces
     }
 }

@@ -5,7 +5,6 @@ public struct TokenizerError: Error, Sendable, CustomStringConvertible {
             case missingResource
             case corruptResource
             case hashMismatch
-            case invalidPattern
         }
 
         private let base: Base
@@ -17,8 +16,6 @@ public struct TokenizerError: Error, Sendable, CustomStringConvertible {
         public static let corruptResource = Code(.corruptResource)
         /// The uncompressed rank file does not have tiktoken's published SHA-256.
         public static let hashMismatch = Code(.hashMismatch)
-        /// The pre-tokenisation pattern did not compile.
-        public static let invalidPattern = Code(.invalidPattern)
 
         public var description: String { String(describing: base) }
     }

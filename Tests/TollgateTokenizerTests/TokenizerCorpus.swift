@@ -24,6 +24,38 @@ struct TokenizerCorpus {
         return strings
     }
 
+    /// `count` short strings drawn from one or two scalars of every class the patterns tell
+    /// apart (each letter category, marks, numbers, each kind of white space, CR, LF, `'`, `/`,
+    /// the letters of contractions in both cases and `ſ`, which folds to `s`): every branch and
+    /// backtracking point of the pre-tokenisers, many times over.
+    mutating func patternEdges(count: Int) -> [String] {
+        (0..<count).map { _ in
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<(random.below(random.below(4) == 0 ? 40 : 12) + 1) {
+                let pool = Self.edgePools[random.below(Self.edgePools.count)]
+                scalars.append(pool[random.below(pool.count)])
+            }
+            return String(scalars)
+        }
+    }
+
+    private static let edgePools: [[Unicode.Scalar]] = [
+        "AZÉΣЖ\u{1D400}\u{10400}\u{212A}",              // Lu (with KELVIN SIGN)
+        "azéσжß\u{1D41A}\u{10428}",                     // Ll
+        "\u{1C5}\u{1C8}\u{1F88}",                       // Lt
+        "\u{2B0}\u{2C6}\u{30FC}\u{1D43}",               // Lm
+        "日あאعกª한",                                    // Lo
+        "\u{301}\u{308}\u{903}\u{20DD}\u{FE0F}\u{E0100}",  // Mn, Mc, Me
+        "07٣²½Ⅻ\u{1D7D8}",                              // N
+        " \t\u{B}\u{C}\u{85}\u{A0}\u{1680}\u{2028}\u{3000}",  // white space
+        "\r\n", "  \n",
+        "\u{200B}\u{180E}\u{FEFF}\u{200D}\u{E000}",     // not white space
+        "'’/\"!.-_$😀🏻",                                 // punctuation, symbols
+        "''''",
+        "sSſtTdDmMlLvVrReE",                            // contraction letters
+        "sStTdDmMlLvVrReE",
+    ].map { Array($0.unicodeScalars) }
+
     // MARK: - Pools
 
     private static let pools: [[Unicode.Scalar]] = {
