@@ -114,12 +114,12 @@ public struct PromptCounter: Sendable {
             let image = fields["image_url"]
             let url = image?.stringValue ?? image?["url"]?.stringValue ?? ""
             let detail = fields["detail"]?.stringValue ?? image?["detail"]?.stringValue ?? "auto"
-            let cost = ImageTokens.openAI(detail: detail, size: ImageTokens.size(ofDataURL: url), family: family)
+            let cost = ImageTokens.openAI(detail: detail, size: ImageSize(dataURL: url), family: family)
             tally.add(cost.tokens)
             if !cost.exact { tally.exact = false }
         case "image":
             let data = fields["source"]?["data"]?.stringValue ?? ""
-            tally.add(ImageTokens.anthropic(size: ImageTokens.size(ofBase64: data)))
+            tally.add(ImageTokens.anthropic(size: ImageSize(base64: data)))
             tally.exact = false
         case "tool_result":
             tally.exact = false
