@@ -68,12 +68,17 @@ enum ScalarClass: UInt8, CaseIterable {
 
 /// Every scalar's ``ScalarClass`` in a two-stage table: the scalar's high bits pick a
 /// 256-entry block (identical blocks are stored once), its low byte the entry. Built once per
-/// process from the Swift standard library's Unicode data (~1 MiB of scalars, a few ms).
+/// process from the Swift standard library's Unicode data. Planes 4–13 (unassigned) and 15–16
+/// (private use) hold only `.other`, so they share one block without being looked up
+/// (`ScalarClassTests` pins that), which keeps the build to ~330,000 scalars.
 struct ScalarClassTable: Sendable {
     private let blocks: [UInt16]
     private let classes: [UInt8]
 
     static let shared = ScalarClassTable()
+
+    /// The scalars whose classes are looked up; every other scalar is `.other`.
+    static let lookedUp = [0..<0x40000, 0xe0000..<0xf0000]
 
     private init() {
         var blocks = [UInt16](repeating: 0, count: 0x110000 >> 8)
@@ -81,8 +86,12 @@ struct ScalarClassTable: Sendable {
         var known: [[UInt8]: UInt16] = [:]
         var block = [UInt8](repeating: 0, count: 256)
         for high in 0..<blocks.count {
-            for low in 0..<256 {
-                block[low] = Unicode.Scalar(UInt32(high << 8 | low)).map { ScalarClass($0).rawValue } ?? ScalarClass.other.rawValue
+            if Self.lookedUp.contains(where: { $0.contains(high << 8) }) {
+                for low in 0..<256 {
+                    block[low] = Unicode.Scalar(UInt32(high << 8 | low)).map { ScalarClass($0).rawValue } ?? ScalarClass.other.rawValue
+                }
+            } else {
+                for low in 0..<256 { block[low] = ScalarClass.other.rawValue }
             }
             if let index = known[block] {
                 blocks[high] = index
@@ -105,6 +114,9 @@ struct ScalarClassTable: Sendable {
             }
         }
     }
+
+    /// The class of `scalar`, as the hot path sees it (for tests).
+    func rawClass(_ scalar: Unicode.Scalar) -> UInt8 { withView { $0.rawClass(scalar.value) } }
 
     struct View {
         let blocks: UnsafePointer<UInt16>
