@@ -25,15 +25,7 @@ struct Cl100kSplitter: PieceSplitter {
             if ScalarClass.Set.letter.contains(next) { return cursor.skip(.letter, from: third) }
         }
         // \p{N}{1,3}+
-        if first == ScalarClass.number.rawValue {
-            var offset = second
-            for _ in 0..<2 where offset < end {
-                let (next, after) = cursor.scalar(at: offset)
-                guard next == ScalarClass.number.rawValue else { break }
-                offset = after
-            }
-            return offset
-        }
+        if first == ScalarClass.number.rawValue { return cursor.twoMoreNumbers(from: second) }
         // ' ?[^\s\p{L}\p{N}]++[\r\n]*+'
         if cursor.bytes[start] == UInt8(ascii: " "), second < end {
             let (next, third) = cursor.scalar(at: second)
@@ -45,14 +37,7 @@ struct Cl100kSplitter: PieceSplitter {
             return cursor.skip(.newline, from: cursor.skip(.punctuation, from: second))
         }
         // What is left starts with white space.
-        var offset = start, afterLastNewline = -1, lastStart = start
-        while offset < end {
-            let (rawClass, next) = cursor.scalar(at: offset)
-            guard ScalarClass.Set.whitespace.contains(rawClass) else { break }
-            if ScalarClass.Set.newline.contains(rawClass) { afterLastNewline = next }
-            lastStart = offset
-            offset = next
-        }
+        let (offset, afterLastNewline, lastStart) = cursor.whitespaceRun(from: start)
         if offset == end { return end }                          // \s++$
         if afterLastNewline >= 0 { return afterLastNewline }     // \s*[\r\n]
         if lastStart > start { return lastStart }                // \s+(?!\S)

@@ -26,15 +26,7 @@ struct O200kSplitter: PieceSplitter {
         if prefixed, let word = capitalised(from: second) { return word }
         if let word = capitalised(from: start) { return word }
         // \p{N}{1,3}
-        if first == ScalarClass.number.rawValue {
-            var offset = second
-            for _ in 0..<2 where offset < end {
-                let (next, after) = cursor.scalar(at: offset)
-                guard next == ScalarClass.number.rawValue else { break }
-                offset = after
-            }
-            return offset
-        }
+        if first == ScalarClass.number.rawValue { return cursor.twoMoreNumbers(from: second) }
         // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
         if cursor.bytes[start] == UInt8(ascii: " "), second < end {
             let (next, third) = cursor.scalar(at: second)
@@ -44,14 +36,7 @@ struct O200kSplitter: PieceSplitter {
             return newlinesOrSlashes(from: cursor.skip(.punctuation, from: second))
         }
         // What is left starts with white space.
-        var offset = start, afterLastNewline = -1, lastStart = start
-        while offset < end {
-            let (rawClass, next) = cursor.scalar(at: offset)
-            guard ScalarClass.Set.whitespace.contains(rawClass) else { break }
-            if ScalarClass.Set.newline.contains(rawClass) { afterLastNewline = next }
-            lastStart = offset
-            offset = next
-        }
+        let (offset, afterLastNewline, lastStart) = cursor.whitespaceRun(from: start)
         if afterLastNewline >= 0 { return afterLastNewline }     // \s*[\r\n]+
         if offset == end { return end }                          // \s+(?!\S) at the end
         if lastStart > start { return lastStart }                // \s+(?!\S)

@@ -39,6 +39,34 @@ struct ScalarCursor {
         return offset
     }
 
+    /// `\p{N}{0,2}` from `offset`: the rest of a run of at most three numbers.
+    @inline(__always)
+    func twoMoreNumbers(from offset: Int) -> Int {
+        var offset = offset
+        for _ in 0..<2 where offset < end {
+            let (rawClass, next) = scalar(at: offset)
+            guard rawClass == ScalarClass.number.rawValue else { break }
+            offset = next
+        }
+        return offset
+    }
+
+    /// The run of white space from `offset`: its end, the offset after its last CR or LF (-1 if
+    /// none) and the start of its last scalar, which are where `\s*[\r\n]` and `\s+(?!\S)`
+    /// stop when they backtrack.
+    @inline(__always)
+    func whitespaceRun(from start: Int) -> (end: Int, afterLastNewline: Int, lastStart: Int) {
+        var offset = start, afterLastNewline = -1, lastStart = start
+        while offset < end {
+            let (rawClass, next) = scalar(at: offset)
+            guard ScalarClass.Set.whitespace.contains(rawClass) else { break }
+            if ScalarClass.Set.newline.contains(rawClass) { afterLastNewline = next }
+            lastStart = offset
+            offset = next
+        }
+        return (offset, afterLastNewline, lastStart)
+    }
+
     /// The end of a contraction at `offset` (`'` then one of `endings`, ASCII letters compared
     /// without case as the patterns' `(?i:...)` does, where `ſ` (U+017F) folds to `s`), or nil.
     @inline(__always)
