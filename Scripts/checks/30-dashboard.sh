@@ -30,7 +30,7 @@ export TOLLGATE_REDIS_URL="redis://127.0.0.1:$redis_port" TOLLGATE_KEY_PREFIX="d
 
 log "configuring: prices, tiers (UTC and Europe/Berlin), organizations, tokens, the read-only dashboard user"
 "$tollgate" price set test-model --provider test --input 1.25 --output 3.33 >/dev/null
-"$tollgate" tier set standard --tpm 200000 --monthly-budget 50.00 --cache-hit-alert 50 --cache-hit-alert-minimum-requests 5 >/dev/null
+"$tollgate" tier set standard --tpm 200000 --monthly-budget 50.00 --cache-hit-alert 50 --cache-hit-alert-minimum-requests 16 >/dev/null
 "$tollgate" tier set berlin --tpm 200000 --daily-budget 10.00 --timezone Europe/Berlin >/dev/null
 "$tollgate" org create acme --tier standard >/dev/null
 "$tollgate" workspace create acme-web --org acme >/dev/null

@@ -101,7 +101,8 @@ extension Dashboard {
                      rows: alerts.map { alert in
                          [Table.Cell(Self.localTime(alert.at, zone)), Table.Cell(alert.kind), Table.Cell(alert.scope), Table.Cell(alert.subject),
                           Table.Cell(alert.limit), Table.Cell("\(alert.percent)%", numeric: true), Table.Cell(alert.message)]
-                     }, note: "What the monitor fired in the range (budget thresholds, TPM saturation, projected exhaustion, low cache-hit rate), newest first.")
+                     }, note: "What the monitor fired in the range (budget thresholds, TPM saturation, projected exhaustion, low cache-hit rate), newest first.",
+                     empty: "no alerts in this range")
     }
 
     /// `2026-12-01 00:00 Europe/Berlin`.

@@ -72,7 +72,8 @@ extension Dashboard {
         }
         let refusalsTable = Table(id: "refusals", title: "Refusals by reason", columns: ["reason", "refused reservations"],
                                   rows: overview.refusals.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { [Table.Cell($0.key), .number($0.value)] },
-                                  note: "Reservations refused with 429 in the range, counted by the gateways (each organization's days).")
+                                  note: "Reservations refused with 429 in the range, counted by the gateways (each organization's days).",
+                                  empty: "no refusals in this range")
         var head = "<div class=\"figures\">"
         head += Layout.figure("Cost in range (\(currency.code))", money(total.costNanos, configuration), id: "total-cost", link: "#organizations")
         head += Layout.figure("Requests in range", String(total.requests), id: "total-requests", link: "#organizations")

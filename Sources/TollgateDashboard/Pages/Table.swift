@@ -22,6 +22,8 @@ struct Table: Sendable {
     var rows: [[Cell]]
     /// Shown under the title (what the rows are, and where they come from).
     var note: String = ""
+    /// Shown in place of rows when there are none.
+    var empty: String = "no usage in this range"
 
     func html(csvLink: String) -> String {
         var out = "<section id=\"\(id)\"><h2>\(HTML.escape(title))</h2>"
@@ -30,7 +32,7 @@ struct Table: Sendable {
         out += "<table class=\"data\" data-table=\"\(id)\"><thead><tr>"
         for column in columns { out += "<th>\(HTML.escape(column))</th>" }
         out += "</tr></thead><tbody>"
-        if rows.isEmpty { out += "<tr class=\"empty\"><td colspan=\"\(columns.count)\">no usage in this range</td></tr>" }
+        if rows.isEmpty { out += "<tr class=\"empty\"><td colspan=\"\(columns.count)\">\(HTML.escape(empty))</td></tr>" }
         for row in rows {
             out += "<tr>"
             for cell in row {
