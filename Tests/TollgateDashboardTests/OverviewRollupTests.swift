@@ -30,7 +30,7 @@ struct OverviewRollupTests {
         try await Self.traffic(fixture)
         try await fixture.rollUp()
         let snapshot = try #require(fixture.dashboard.watcher.snapshot)
-        let organizations = fixture.dashboard.organizationIDs(snapshot.configuration)
+        let organizations = fixture.dashboard.organizationIDs(fixture.dashboard.customers.fill(snapshot.configuration))
         let utc = NamedTimeZone("UTC")
         let today = PeriodCalendar(timezone: utc.zone).dayLabel(DashboardFixture.now)
         let yesterday = PeriodCalendar(timezone: utc.zone).dayLabel(DashboardFixture.now - 86_400_000)
@@ -70,7 +70,7 @@ struct OverviewRollupTests {
         try await Self.traffic(fixture)
         try await fixture.rollUp()
         let snapshot = try #require(fixture.dashboard.watcher.snapshot)
-        let rows = try await fixture.dashboard.store.rows(fixture.dashboard.organizationIDs(snapshot.configuration), period: .day,
+        let rows = try await fixture.dashboard.store.rows(fixture.dashboard.organizationIDs(fixture.dashboard.customers.fill(snapshot.configuration)), period: .day,
                                                          labels: [PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).dayLabel(DashboardFixture.now).replacingOccurrences(of: "-", with: "")])
         let currency = fixture.configuration.settings.currency
         try await fixture.test { client in

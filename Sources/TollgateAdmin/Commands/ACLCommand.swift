@@ -48,7 +48,7 @@ public struct ACLCommand: AsyncParsableCommand {
         // not %R~: Redis checks EVALSHA's keys as read-write.)
         let dashboardRule = dashboard.map { password in
             ["ACL", "SETUSER", "\(userPrefix)-dashboard", "reset", "on", ">\(password)", "~\(prefix):*", "&\(prefix):config", "&\(prefix):events",
-             "&\(prefix):customers", "+get", "+hgetall", "+hmget", "+exists", "+zrevrange", "+zunion", "+lrange"] + scripting + customerReads
+             "&\(prefix):customers", "+get", "+hget", "+hgetall", "+hmget", "+exists", "+zrevrange", "+zunion", "+lrange"] + scripting + customerReads
         }
         return [
             ["ACL", "SETUSER", "\(userPrefix)-admin", "reset", "on", ">\(admin)", "~\(prefix):*", "&\(prefix):*", "+@all", "-@dangerous", "+info"],

@@ -12,7 +12,8 @@ extension Dashboard {
         configuration.organizations.count
     }
 
-    /// Every organisation with its workspaces and keys, in one pass over the configuration.
+    /// Every organisation with its workspaces and keys, in one pass over the configuration
+    /// (`DashboardCustomers` keeps them per load).
     static func customerTrees(_ configuration: TollgateConfiguration) -> [String: CustomerTree] {
         let workspaces = Dictionary(grouping: configuration.workspaces.values, by: \.organization)
         let keys = Dictionary(grouping: configuration.keys.values, by: \.workspace)
@@ -23,9 +24,9 @@ extension Dashboard {
     }
 
     /// The organisation's levels that carry limits (what enforcement checks), from the
-    /// snapshot's trees: proportional to the organisation's own workspaces and keys.
+    /// customers' trees: proportional to the organisation's own workspaces and keys.
     func governedLevels(of organization: String, _ configuration: TollgateConfiguration) -> [LevelPlan] {
-        guard let tree = watcher.snapshot?.customers[organization] ?? configuration.tree(of: organization) else { return [] }
+        guard let tree = customers.tree(of: organization) ?? configuration.tree(of: organization) else { return [] }
         return configuration.governedLevels(of: tree, users: [])?.map(\.level) ?? []
     }
 }

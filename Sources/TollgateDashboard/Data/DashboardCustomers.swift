@@ -13,7 +13,7 @@ final class DashboardCustomers: Service, Sendable {
     let interval: Duration
     let logger: Logger
     let currency: @Sendable () -> Currency
-    private let loaded = Mutex<(sequence: Int64, configuration: TollgateConfiguration)?>(nil)
+    private let loaded = Mutex<(sequence: Int64, configuration: TollgateConfiguration, trees: [String: CustomerTree])?>(nil)
 
     init(store: CustomerStore, interval: Duration, logger: Logger, currency: @escaping @Sendable () -> Currency) {
         self.currency = currency
@@ -32,6 +32,11 @@ final class DashboardCustomers: Service, Sendable {
         return filled
     }
 
+    /// The organisation with its workspaces and keys, as last loaded (built once per load).
+    func tree(of organization: String) -> CustomerTree? {
+        loaded.withLock { $0?.trees[organization] }
+    }
+
     /// Reloads if anything changed since the last load.
     func refresh() async {
         do {
@@ -40,7 +45,8 @@ final class DashboardCustomers: Service, Sendable {
             var store = self.store
             store.currency = currency()
             let customers = try await store.allCustomers(in: TollgateConfiguration())
-            loaded.withLock { $0 = (sequence, customers) }
+            let trees = Dashboard.customerTrees(customers)
+            loaded.withLock { $0 = (sequence, customers, trees) }
         } catch {
             logger.warning("dashboard customer reload failed", metadata: ["redis.error": "\(error)"])
         }

@@ -10,8 +10,6 @@ import TollgateRedis
 struct DashboardSnapshot: Sendable {
     var configuration: TollgateConfiguration
     var version: Int64
-    /// Each organisation with its workspaces and keys, built once per version (one pass).
-    var customers: [String: CustomerTree]
 }
 
 /// The dashboard: read-only pages over the monitor's roll-ups and the live counters, for
@@ -38,7 +36,7 @@ public final class Dashboard: Sendable {
         watcher = ConfigurationWatcher(
             store: ConfigurationStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)),
             subscriberConfiguration: redisConfiguration, pollInterval: configuration.configurationPollInterval, logger: logger,
-            makeSnapshot: { DashboardSnapshot(configuration: $0, version: $1, customers: Dashboard.customerTrees($0)) })
+            makeSnapshot: { DashboardSnapshot(configuration: $0, version: $1) })
         let watcher = self.watcher
         customers = DashboardCustomers(store: CustomerStore(redis: redis, keys: KeyLayout(prefix: keyPrefix)), interval: configuration.configurationPollInterval,
                                        logger: logger, currency: { watcher.snapshot?.configuration.settings.currency ?? .usd })
