@@ -96,3 +96,21 @@ extension CustomerStore.Operation {
         return copy
     }
 }
+
+extension CustomerStore {
+    /// Creates or replaces many customers in one script call, parents before children, with
+    /// their indexes and change-stream entries but no audit entry (the caller audits the load
+    /// as a whole): for bulk loads such as benchmarks. Refused as a whole when a parent or a
+    /// tier is missing.
+    public func put(organizations: [Organization], workspaces: [Workspace] = [], keys: [APIKey] = []) async throws {
+        for organization in organizations { try validate(organization) }
+        for workspace in workspaces { try validate(workspace) }
+        for key in keys { try validate(key) }
+        var operations: [Operation] = []
+        operations.reserveCapacity(organizations.count + workspaces.count + keys.count)
+        for organization in organizations { operations.append(try operation(.put, .organization, organization.id, organization)) }
+        for workspace in workspaces { operations.append(try operation(.put, .workspace, workspace.id, workspace)) }
+        for key in keys { operations.append(try operation(.put, .key, key.id, key)) }
+        try await write(operations, actor: "", action: "", reason: "", old: "", new: "")
+    }
+}
