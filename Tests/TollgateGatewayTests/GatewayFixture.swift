@@ -78,7 +78,14 @@ struct GatewayFixture {
             current = configuration
             return ConfigurationStore.Change(actor: "test", action: "replace")
         }
-        await gateway.watcher.refresh()
+        // The refresh moves the document's customers into records first (several script
+        // calls): on a loaded machine one may time out, and the watcher would retry on its next
+        // poll — here, at once, a few times.
+        let written = try await store.load().version
+        for _ in 0..<10 {
+            await gateway.watcher.refresh()
+            if let version = gateway.watcher.version, version > written { break }
+        }
         await gateway.customerFeed.poll()
         #expect(gateway.watcher.snapshot != nil)
     }
