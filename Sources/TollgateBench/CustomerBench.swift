@@ -58,7 +58,7 @@ struct CustomerBench: AsyncParsableCommand {
     func load(_ store: CustomerStore) async throws {
         let started = monotonicNanoseconds()
         let batches = stride(from: first, to: first + count, by: 200).map { $0..<min($0 + 200, first + count) }
-        let next = Counter()
+        let next = SharedCount()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
@@ -103,7 +103,7 @@ struct CustomerBench: AsyncParsableCommand {
         let total = Int(Double(rate) * seconds)
         let started = monotonicNanoseconds()
         let interval = 1e9 / Double(rate)
-        let done = Counter(), failed = Counter()
+        let done = SharedCount(), failed = SharedCount()
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<concurrency {
                 group.addTask {
@@ -168,6 +168,6 @@ struct CustomerBench: AsyncParsableCommand {
 }
 
 /// A counter tasks share.
-final class Counter: Sendable {
+final class SharedCount: Sendable {
     let value = Atomic<Int>(0)
 }
