@@ -40,33 +40,9 @@ public final class ConfigurationWatcher<Snapshot: Sendable>: Service, Sendable {
     public var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) + clockOffset.load(ordering: .relaxed) }
 
     public func run() async throws {
-        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [store.keys.configurationChannel], logger: logger)
-        let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    // Any notice, and every (re)subscription, may mean a newer version.
-                    for await _ in subscriber.events { trigger.yield() }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        trigger.yield()
-                        try? await Task.sleep(for: self.pollInterval)
-                    }
-                }
-                group.addTask {
-                    for await _ in triggers {
-                        if Task.isCancelled { break }
-                        await self.refresh()
-                    }
-                }
-                await group.next()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            trigger.finish()
+        await followNotices(on: store.keys.configurationChannel, subscriberConfiguration: subscriberConfiguration, pollInterval: pollInterval, logger: logger) {
+            await self.refresh()
         }
-        await subscriber.shutdown()
     }
 
     /// Reads the version (and Redis' time); loads the document if the version moved.

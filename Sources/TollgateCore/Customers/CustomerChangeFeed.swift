@@ -47,32 +47,9 @@ public final class CustomerChangeFeed: Service, Sendable {
     public var isStarted: Bool { position.withLock { $0.started } }
 
     public func run() async throws {
-        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [store.keys.customerChannel], logger: logger)
-        let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in subscriber.events { trigger.yield() }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        trigger.yield()
-                        try? await Task.sleep(for: self.pollInterval)
-                    }
-                }
-                group.addTask {
-                    for await _ in triggers {
-                        if Task.isCancelled { break }
-                        await self.poll()
-                    }
-                }
-                await group.next()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: {
-            trigger.finish()
+        await followNotices(on: store.keys.customerChannel, subscriberConfiguration: subscriberConfiguration, pollInterval: pollInterval, logger: logger) {
+            await self.poll()
         }
-        await subscriber.shutdown()
     }
 
     /// Reads what changed since the last read and applies it; starts first if needed.
