@@ -270,7 +270,11 @@ struct RouteTests {
     @Test func redisOutageFollowsEachTiersFailureModeAndSpoolsUsage() async throws {
         // With AOF on, what was committed (and the live hold) survives the restart.
         let server = try await RedisServer.start(.init(appendOnly: true))
-        let fixture = try await GatewayFixture.make(server: server, gatewayConfiguration: GatewayConfiguration(breakerFailureThreshold: 2, breakerCooldown: .milliseconds(300)))
+        // A Redis timeout long enough that "answered without waiting for it" stays visible on a
+        // CI machine whose in-process requests take hundreds of ms while every suite runs.
+        let redisTimeout: Duration = .seconds(2)
+        let fixture = try await GatewayFixture.make(server: server, gatewayConfiguration: GatewayConfiguration(breakerFailureThreshold: 2, breakerCooldown: .milliseconds(300)),
+                                                    redisTimeout: redisTimeout)
         // One reservation before the outage, committed during it.
         try await fixture.run { client in
             _ = try await client.execute(uri: "/v1/reserve", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(
@@ -300,11 +304,11 @@ struct RouteTests {
                 }
                 durations.append(clock.now - started)
             }
-            // Answered within the Redis timeout (300 ms), not after it: the median well below it,
-            // the slowest with room for a loaded CI machine.
+            // Answered without waiting for the Redis timeout: the median below it, the slowest
+            // within it plus the scheduling slack of a loaded CI machine.
             let sorted = durations.sorted()
-            #expect(sorted[sorted.count / 2] < .milliseconds(300), "median \(sorted[sorted.count / 2])")
-            #expect(sorted.last! < .milliseconds(1_500), "slowest \(sorted.last!)")
+            #expect(sorted[sorted.count / 2] < redisTimeout, "median \(sorted[sorted.count / 2])")
+            #expect(sorted.last! < redisTimeout + schedulingSlack, "slowest \(sorted.last!)")
             // Usage reported during the outage goes to the spool: 202.
             try await client.execute(uri: "/v1/commit", method: .post, headers: GatewayFixture.headers(), body: GatewayFixture.body(
                 #"{"request_id":"before","api_key":"k1","usage":{"input_tokens":1000,"output_tokens":500,"total_tokens":1500}}"#)) { response in
