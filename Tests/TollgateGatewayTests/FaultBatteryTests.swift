@@ -183,7 +183,15 @@ struct FaultBatteryTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(recovery != nil && recovery! <= FaultDrill.recoveryGoal + schedulingSlack, "real decisions after \(String(describing: recovery))")
-            #expect(try await gateway.get("/readyz").status == .ok)
+            // Ready once its customer feed has started too (on its next poll after Redis appeared),
+            // which may come just after the first decision a cache miss answered from Redis.
+            var ready = false
+            let readyBy = appeared + FaultDrill.recoveryGoal + schedulingSlack
+            while !ready && ContinuousClock.now < readyBy {
+                ready = try await gateway.get("/readyz").status == .ok
+                if !ready { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(ready, "/readyz not ok \(FaultDrill.recoveryGoal + schedulingSlack) after Redis appeared")
             let entries = try await MultiNodeTests.ledger(admin, prefix: prefix)
             #expect(entries.map(\.requestID).count == 1 && entries.allSatisfy { $0.requestID.hasPrefix("late-") })
             print("fault-matrix | gateway started 1 s before Redis | 503 not_ready for everything (no configuration, nothing acknowledged) | two calls \(twoCalls) | recovery \(recovery.map { "\($0)" } ?? "never") after the configuration was written | lost 0")
