@@ -17,12 +17,6 @@ enum AuditLog {
             return row
         }
     }
-
-    /// Appends a correction that is not a configuration change (budget credit or reset).
-    static func append(_ context: AdminContext, action: String, reason: String, old: String, new: String) async throws {
-        try await TollgateCore.AuditLog.append(redis: context.redis, keys: context.keys, actor: context.options.actor, action: action, reason: reason,
-                                               old: old, new: new)
-    }
 }
 
 public struct AuditCommand: AsyncParsableCommand {

@@ -10,10 +10,15 @@ struct LevelSelection: ParsableArguments {
     @Option(help: "An API key of it.") var key: String?
     @Option(help: "An end user (a per-user cap; with --workspace or --key, the cap of that workspace's tier).") var user: String?
 
+    /// `--user`, when given, is 1-128 characters.
+    func validateUser() throws {
+        if let user, user.isEmpty || user.count > 128 { throw AdminError.invalid("--user must be 1-128 characters") }
+    }
+
     /// The narrowest level named, checked against the configuration. A user's caps are those of
     /// the tier governing the workspace named (`--workspace`, or `--key`'s), else of the one tier
-    /// that caps users in the organization; `needsLimits` false (corrections) skips that choice.
-    func level(in configuration: TollgateConfiguration, needsLimits: Bool = true) throws -> LevelPlan {
+    /// that caps users in the organization.
+    func level(in configuration: TollgateConfiguration) throws -> LevelPlan {
         guard let org = configuration.organizations[organization], let orgTier = configuration.tiers[org.tier] else {
             throw AdminError("unknown organization '\(organization)'")
         }
@@ -35,8 +40,7 @@ struct LevelSelection: ParsableArguments {
             throw AdminError("key '\(apiKey.id)' is not in workspace '\(named.id)'")
         }
         if let user {
-            guard !user.isEmpty, user.count <= 128 else { throw AdminError.invalid("--user must be 1-128 characters") }
-            guard needsLimits else { return LevelPlan(scope: .user, id: user, limits: .none) }
+            try validateUser()
             let tier: Tier?
             if let ws = named ?? apiKey.flatMap({ configuration.workspaces[$0.workspace] }) {
                 tier = configuration.governingTier(of: ws)
@@ -126,19 +130,15 @@ public struct BudgetCommand: AsyncParsableCommand {
     }
 
     static func correct(_ options: AdminOptions, _ selection: LevelSelection, _ correction: Correction, amount: String?) async throws {
-        let (period, reason) = (correction.period, correction.reason)
         try await AdminContext.run(options) { context in
-            let configuration = try await context.load(including: selection.organization)
-            let level = try selection.level(in: configuration, needsLimits: false)
+            let configuration = try await context.load().configuration
+            try selection.validateUser()
             let credit = try amount.map { try InputParsing.money($0, currency: configuration.settings.currency, option: "--amount") }
-            let timezone = configuration.timezone(of: selection.organization)
-            let (before, after) = try await context.engine(configuration).adjustBudget(
-                organization: selection.organization, level: level, period: period == "day" ? .day : .month, credit: credit,
-                timezone: timezone, settings: configuration.settings)
-            let action = "budget \(amount == nil ? "reset" : "credit") \(selection.organization) \(level.field) \(period)"
-            try await AuditLog.append(context, action: action, reason: reason,
-                                      old: "{\"spent\":\"\(before.decimalString)\"}", new: "{\"spent\":\"\(after.decimalString)\"}")
-            context.output.record([("level", level.field), ("period", period), ("spent_before", before.decimalString), ("spent_after", after.decimalString)])
+            let result = try await BudgetCorrection(organization: selection.organization, workspace: selection.workspace, key: selection.key,
+                                                    user: selection.user, period: correction.period == "day" ? .day : .month, credit: credit)
+                .apply(customers: try await context.customers(), configuration: configuration, scripts: try QuotaScripts.load(),
+                       actor: context.options.actor, reason: correction.reason)
+            context.output.record([("level", result.level), ("period", result.period), ("spent_before", result.spentBefore), ("spent_after", result.spentAfter)])
         }
     }
 }
