@@ -64,11 +64,23 @@ public struct ConfigCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the whole configuration (YAML, or JSON with --json).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the whole configuration (YAML, JSON with --json, or streamed with --stream).",
+            discussion: """
+                --stream writes the document as JSON without customers, then one customer a line \
+                ({"organization":{...}}, then workspaces, keys and tokens, each kind by id), read from \
+                Redis a page at a time: memory stays bounded however many customers exist. The YAML \
+                and JSON forms hold every customer in memory. `config import` reads all three.
+                """)
         @OptionGroup var options: AdminOptions
+        @Flag(help: "The streamed form: the document, then one customer a line (bounded memory).") var stream = false
 
         func run() async throws {
             try await AdminContext.run(options) { context in
+                if stream {
+                    try await Self.stream(context)
+                    return
+                }
                 // The document with every customer record in it: the same format as before the
                 // customer store, so exports round-trip. Memory grows with the customers.
                 let configuration = try await context.customers().allCustomers(in: context.load().configuration)
@@ -79,10 +91,41 @@ public struct ConfigCommand: AsyncParsableCommand {
                 }
             }
         }
+
+        /// The stored records as they are (sorted-key JSON), a page at a time, to stdout in
+        /// 64 KiB writes. Not a snapshot: a customer changed meanwhile appears as its page found it.
+        static func stream(_ context: AdminContext) async throws {
+            let store = try await context.customers()
+            let header = try await context.load().configuration.withoutCustomers
+            var pending = Array(try header.encodeJSON(pretty: true)) + [0x0A]
+            let output = FileHandle.standardOutput
+            for kind in ConfigurationImport.order {
+                let prefix = Array("{\"\(CustomerEntity.field(kind))\":".utf8)
+                var after: String?
+                repeat {
+                    let page = try await store.storedRecords(kind, after: after)
+                    for record in page.items { pending += prefix + record + [UInt8(ascii: "}"), 0x0A] }
+                    if pending.count >= 1 << 16 {
+                        try output.write(contentsOf: pending)
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                    after = page.next
+                } while after != nil
+            }
+            try output.write(contentsOf: pending)
+        }
     }
 
     struct Import: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Replace the whole configuration with a file's, all or nothing.")
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the whole configuration with a file's (any form config export writes).",
+            discussion: """
+                The file is read and checked whole first; any problem is reported and nothing is \
+                written. Then the document is stored, the customers in batches (each batch all or \
+                nothing), and stored customers the file does not have are removed. If it stops \
+                halfway (Redis lost, a concurrent change), it says what it wrote; running it again \
+                finishes it. The streamed form (config export --stream) is read a line at a time.
+                """)
         @OptionGroup var options: AdminOptions
         @Argument var file: String
         @Flag(help: "Validate and report, write nothing.") var dryRun = false
@@ -90,34 +133,19 @@ public struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await AdminContext.run(options) { context in
-                let imported = try ConfigCommand.decode(file)
-                let problems = imported.problems
-                guard problems.isEmpty else { throw AdminError.invalid(problems.joined(separator: "; ")) }
+                let file = try ConfigurationImport(path: self.file)
+                let store = try await context.customers()
+                try ConfigurationImport.checkPartitions(from: try await context.load().configuration, to: file.header,
+                                                        organizations: try await store.count(.organization))
+                let plan = try await file.check(against: store)
+                defer { try? FileManager.default.removeItem(atPath: plan.removalFile) }
+                let removals = ConfigurationImport.order.map { "\(plan.removals[$0] ?? 0) \($0.noun)s" }.joined(separator: ", ")
                 if dryRun {
-                    context.output.line("ok: the file is valid (dry run, nothing written)")
+                    context.output.line("ok: the file is valid (dry run, nothing written): \(plan.summary); it would remove \(removals)")
                     return
                 }
-                let store = try await context.customers()
-                let stored = try await store.count(.organization)
-                let action = "config import \(URL(fileURLWithPath: file).lastPathComponent)"
-                // The document goes in with its customers; they then replace the stored records
-                // (every process that sees such a document does the same; they agree).
-                try await context.change(action, reason: reason) { configuration in
-                    if configuration.settings.partitions != imported.settings.partitions && stored > 0 {
-                        throw AdminError("settings.partitions cannot change once organizations exist (their state lives in its partitions)")
-                    }
-                    configuration = imported
-                    return ("{\"version_replaced\":true,\"organizations\":\(stored)}", "{\"organizations\":\(imported.organizations.count)}")
-                }
-                for _ in 0..<20 {
-                    let loaded = try await context.load()
-                    do {
-                        try await store.replaceCustomers(with: loaded, actor: options.actor, action: action + " (customers)", reason: reason)
-                        break
-                    } catch let error as CustomerStoreError where error.code == .conflict {
-                        continue
-                    }
-                }
+                try await file.write(plan, store: store, configurations: context.store, actor: options.actor, reason: reason)
+                FileHandle.standardError.write(Data("customers: stored \(plan.summary); removed \(removals)\n".utf8))
             }
         }
     }

@@ -85,14 +85,15 @@ public struct ConfigurationStore: Sendable {
     }
 
     /// Stores `configuration` if the stored one is still at `version`; the new version, or nil
-    /// when it moved. Refuses to drop a tier customers still use (unless the document carries
-    /// its own customers, which replace the stored ones).
-    public func replace(version: Int64, with configuration: TollgateConfiguration, _ change: Change) async throws -> Int64? {
+    /// when it moved. Refuses to drop a tier customers still use, unless `replacingCustomers`
+    /// (the caller replaces every stored customer next; by default, when the document carries
+    /// its own customers).
+    public func replace(version: Int64, with configuration: TollgateConfiguration, _ change: Change, replacingCustomers: Bool? = nil) async throws -> Int64? {
         let script = try Self.writeScript.get()
         let document = try configuration.encodeJSON()
         let arguments: [any RedisArgument] = [
             String(version), Array(document), keys.configurationChannel,
-            change.actor, change.action, change.reason, change.oldValue, change.newValue, configuration.carriesCustomers ? "1" : "0",
+            change.actor, change.action, change.reason, change.oldValue, change.newValue, (replacingCustomers ?? configuration.carriesCustomers) ? "1" : "0",
         ] + configuration.tiers.keys.sorted()
         let reply = try await redis.run(script, keys: [keys.configurationDocument, keys.configurationVersion, keys.audit, keys.tierNames, keys.tierUse],
                                         arguments: arguments)

@@ -47,30 +47,12 @@ public struct TollgateConfiguration: Sendable, Hashable {
             if let percent = tier.cacheHitAlertPercent, !(1...100).contains(percent) { problems.append(prefix + "cache_hit_alert_percent must be between 1 and 100") }
             if tier.cacheHitAlertMinimumRequests < 1 { problems.append(prefix + "cache_hit_alert_minimum_requests must be at least 1") }
         }
-        for organization in organizations.values.sorted(by: { $0.id < $1.id }) {
-            let prefix = "organization \(organization.id): "
-            if !Identifier.isValid(organization.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
-            if tiers[organization.tier] == nil { problems.append(prefix + "unknown tier '\(organization.tier)'") }
-            problems += organization.overrides.problems(currency: currency).map { prefix + $0 }
-        }
+        for organization in organizations.values.sorted(by: { $0.id < $1.id }) { problems += self.problems(of: organization) }
         for workspace in workspaces.values.sorted(by: { $0.id < $1.id }) {
-            let prefix = "workspace \(workspace.id): "
-            if !Identifier.isValid(workspace.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
-            if organizations[workspace.organization] == nil { problems.append(prefix + "unknown organization '\(workspace.organization)'") }
-            if let tier = workspace.tier, tiers[tier] == nil { problems.append(prefix + "unknown tier '\(tier)'") }
-            problems += workspace.overrides.problems(currency: currency).map { prefix + $0 }
+            problems += self.problems(of: workspace, organizationExists: organizations[workspace.organization] != nil)
         }
-        for key in keys.values.sorted(by: { $0.id < $1.id }) {
-            let prefix = "key \(key.id): "
-            if !Identifier.isValid(key.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
-            if workspaces[key.workspace] == nil { problems.append(prefix + "unknown workspace '\(key.workspace)'") }
-            problems += key.overrides.problems(currency: currency).map { prefix + $0 }
-        }
-        for token in tokens.values.sorted(by: { $0.id < $1.id }) {
-            for organization in token.organizations ?? [] where organizations[organization] == nil {
-                problems.append("token \(token.id): unknown organization '\(organization)'")
-            }
-        }
+        for key in keys.values.sorted(by: { $0.id < $1.id }) { problems += self.problems(of: key, workspaceExists: workspaces[key.workspace] != nil) }
+        for token in tokens.values.sorted(by: { $0.id < $1.id }) { problems += self.problems(of: token) { organizations[$0] != nil } }
         for token in dashboardTokens.values.sorted(by: { $0.id < $1.id }) {
             switch (token.scope, token.organization) {
             case (.customer, nil): problems.append("dashboard token \(token.id): a customer token needs its organization")
@@ -81,6 +63,37 @@ public struct TollgateConfiguration: Sendable, Hashable {
             }
         }
         return problems
+    }
+
+    /// One organisation's problems against this configuration's tiers and currency (what
+    /// ``problems`` says about it; a streamed import checks customers one at a time).
+    public func problems(of organization: Organization) -> [String] {
+        let prefix = "organization \(organization.id): "
+        var problems: [String] = []
+        if !Identifier.isValid(organization.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
+        if tiers[organization.tier] == nil { problems.append(prefix + "unknown tier '\(organization.tier)'") }
+        return problems + organization.overrides.problems(currency: settings.currency).map { prefix + $0 }
+    }
+
+    public func problems(of workspace: Workspace, organizationExists: Bool) -> [String] {
+        let prefix = "workspace \(workspace.id): "
+        var problems: [String] = []
+        if !Identifier.isValid(workspace.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
+        if !organizationExists { problems.append(prefix + "unknown organization '\(workspace.organization)'") }
+        if let tier = workspace.tier, tiers[tier] == nil { problems.append(prefix + "unknown tier '\(tier)'") }
+        return problems + workspace.overrides.problems(currency: settings.currency).map { prefix + $0 }
+    }
+
+    public func problems(of key: APIKey, workspaceExists: Bool) -> [String] {
+        let prefix = "key \(key.id): "
+        var problems: [String] = []
+        if !Identifier.isValid(key.id) { problems.append(prefix + "the id must be 1-64 letters, digits, '.', '_' or '-'") }
+        if !workspaceExists { problems.append(prefix + "unknown workspace '\(key.workspace)'") }
+        return problems + key.overrides.problems(currency: settings.currency).map { prefix + $0 }
+    }
+
+    public func problems(of token: ServiceToken, organizationExists: (String) -> Bool) -> [String] {
+        (token.organizations ?? []).filter { !organizationExists($0) }.map { "token \(token.id): unknown organization '\($0)'" }
     }
 
     /// Tiers, organisations or workspaces that use `tier`.

@@ -44,38 +44,26 @@ extension CustomerStore {
     /// Memory: the document (already in memory) plus one batch.
     public func replaceCustomers(with loaded: ConfigurationStore.Versioned, actor: String, action: String, reason: String = "") async throws {
         let configuration = loaded.configuration
-        let guardOperation = versionGuard(loaded.version)
-        var batch: [Operation] = []
-        func flush() async throws {
-            guard !batch.isEmpty else { return }
-            try await write([guardOperation] + batch, actor: "", action: "", reason: "", old: "", new: "")
-            batch.removeAll(keepingCapacity: true)
-        }
-        func add(_ operation: Operation) async throws {
-            batch.append(operation)
-            if batch.count >= 500 { try await flush() }
-        }
+        var writer = BatchWriter(store: self, version: loaded.version)
         // The tiers first (a deployment from before the store has no tier set yet).
-        try await write([guardOperation, try operation(.put, .organization, "", configuration.tiers.keys.sorted()).as(.tiers)],
-                        actor: "", action: "", reason: "", old: "", new: "")
+        try await writer.setTiers(configuration.tiers.keys.sorted())
         // Parents before children, so every batch finds its parents.
-        for org in configuration.organizations.values.sorted(by: { $0.id < $1.id }) { try await add(try operation(.put, .organization, org.id, org)) }
-        for ws in configuration.workspaces.values.sorted(by: { $0.id < $1.id }) { try await add(try operation(.put, .workspace, ws.id, ws)) }
-        for key in configuration.keys.values.sorted(by: { $0.id < $1.id }) { try await add(try operation(.put, .key, key.id, key)) }
-        for token in configuration.tokens.values.sorted(by: { $0.id < $1.id }) { try await add(try operation(.put, .token, token.id, token)) }
+        for org in configuration.organizations.values.sorted(by: { $0.id < $1.id }) { try await writer.put(.organization(org)) }
+        for ws in configuration.workspaces.values.sorted(by: { $0.id < $1.id }) { try await writer.put(.workspace(ws)) }
+        for key in configuration.keys.values.sorted(by: { $0.id < $1.id }) { try await writer.put(.key(key)) }
+        for token in configuration.tokens.values.sorted(by: { $0.id < $1.id }) { try await writer.put(.token(token)) }
         // Then whatever the document does not carry goes, children first.
         let kept: [(CustomerKind, Set<String>)] = [(.key, Set(configuration.keys.keys)), (.workspace, Set(configuration.workspaces.keys)),
                                                    (.organization, Set(configuration.organizations.keys)), (.token, Set(configuration.tokens.keys))]
         for (kind, ids) in kept {
             var after: String?
             repeat {
-                let page = try await self.ids(index: keys.customerIndex(kind), after: after, limit: 1_000)
-                for id in page where !ids.contains(id) { try await add(Operation(verb: .discard, kind: kind, id: id)) }
+                let page = try await self.ids(of: kind, after: after, limit: 1_000)
+                for id in page where !ids.contains(id) { try await writer.discard(kind, id) }
                 after = page.count == 1_000 ? page.last : nil
             } while after != nil
-            try await flush()
+            try await writer.flush()
         }
-        try await flush()
         let stored = try await ConfigurationStore(redis: redis, keys: keys).replace(
             version: loaded.version, with: configuration.withoutCustomers,
             ConfigurationStore.Change(actor: actor, action: action, reason: reason, oldValue: "",
