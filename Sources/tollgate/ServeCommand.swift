@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Load every customer at start when there are at most this many API keys (0: never).")
     var customerPreload: Int = 10_000
 
+    @Option(help: "Milliseconds the customer change feed waits after a read before the next, so changes arriving meanwhile are read together (0: a read per change).")
+    var customerFeedGapMs: Int = 20
+
     @Option(help: "Milliseconds an unknown api_key or token is answered from memory without asking Redis.")
     var negativeCacheMs: Int = 5_000
 
@@ -83,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (10...60_000).contains(pollMs) else { throw ValidationError("--poll-ms must be between 10 and 60000") }
         guard (100...100_000_000).contains(customerCacheSize) else { throw ValidationError("--customer-cache-size must be between 100 and 100000000") }
         guard (0...1_000_000).contains(customerPreload) else { throw ValidationError("--customer-preload must be between 0 and 1000000") }
+        guard (0...1_000).contains(customerFeedGapMs) else { throw ValidationError("--customer-feed-gap-ms must be between 0 and 1000") }
         guard (0...3_600_000).contains(negativeCacheMs) else { throw ValidationError("--negative-cache-ms must be between 0 and 3600000") }
         guard (1...1_000).contains(breakerThreshold) else { throw ValidationError("--breaker-threshold must be between 1 and 1000") }
         guard (10...600_000).contains(breakerCooldownMs) else { throw ValidationError("--breaker-cooldown-ms must be between 10 and 600000") }
@@ -113,7 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
                     breakerFailureThreshold: breakerThreshold, breakerCooldown: .milliseconds(breakerCooldownMs),
                     spoolPath: spool ?? Environment.value("TOLLGATE_SPOOL"),
                     spoolLimitBytes: spoolLimit, drainDelay: .milliseconds(Int64(drainSeconds * 1000)), nodeName: node, clockOffsetMillis: serviceOptions.clockOffsetMs,
-                    proxy: proxy, customerCacheSize: customerCacheSize, negativeCacheTTL: .milliseconds(negativeCacheMs), customerPreload: customerPreload),
+                    proxy: proxy, customerCacheSize: customerCacheSize, negativeCacheTTL: .milliseconds(negativeCacheMs), customerPreload: customerPreload,
+                    customerFeedGap: .milliseconds(customerFeedGapMs)),
                 redis: redis, redisConfiguration: redisConfiguration, keyPrefix: redisOptions.prefix, registry: registry, logger: logger)
         } catch let error as SpoolError {
             // Another process owns the spool, or it cannot be created: refuse to start.

@@ -69,7 +69,8 @@ public final class Gateway: Sendable {
         customerStore = CustomerStore(redis: redis, keys: KeyLayout(prefix: keyPrefix))
         customers = CustomerCache(capacity: configuration.customerCacheSize, negativeTTL: configuration.negativeCacheTTL)
         customerFeed = CustomerChangeFeed(store: customerStore, cache: customers, subscriberConfiguration: redisConfiguration,
-                                          pollInterval: configuration.configurationPollInterval, preloadLimit: configuration.customerPreload,
+                                          pollInterval: configuration.configurationPollInterval, readGap: configuration.customerFeedGap,
+                                          preloadLimit: configuration.customerPreload,
                                           startsWhen: { [watcher] in watcher.snapshot != nil }, logger: logger)
     }
 

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import TollgateCore
 /// How a gateway node listens, waits and degrades. Built from flags and `TOLLGATE_*`
 /// environment variables by `tollgate serve`; defaults suit a loopback deployment.
 public struct GatewayConfiguration: Sendable {
@@ -17,6 +18,8 @@ public struct GatewayConfiguration: Sendable {
     public var negativeCacheTTL: Duration
     /// A store with at most this many keys is loaded whole at start (see ``CustomerChangeFeed``).
     public var customerPreload: Int
+    /// The change feed reads at most once per this gap (see ``CustomerChangeFeed``).
+    public var customerFeedGap: Duration
     /// Consecutive Redis failures that open the circuit breaker.
     public var breakerFailureThreshold: Int
     /// How long the breaker stays open before one probe request may try Redis again.
@@ -40,8 +43,10 @@ public struct GatewayConfiguration: Sendable {
                 breakerCooldown: Duration = .seconds(1), spoolPath: String? = nil,
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
                 clockOffsetMillis: Int64 = 0, proxy: ProxyConfiguration = ProxyConfiguration(),
-                customerCacheSize: Int = 100_000, negativeCacheTTL: Duration = .seconds(5), customerPreload: Int = 10_000) {
+                customerCacheSize: Int = 100_000, negativeCacheTTL: Duration = .seconds(5), customerPreload: Int = 10_000,
+                customerFeedGap: Duration = CustomerChangeFeed.defaultReadGap) {
         self.customerPreload = customerPreload
+        self.customerFeedGap = customerFeedGap
         self.customerCacheSize = customerCacheSize
         self.negativeCacheTTL = negativeCacheTTL
         self.host = host
