@@ -5,6 +5,8 @@
 # ORGANIZATIONS organisations (each with a workspace and a key) loaded first through the store.
 # Usage: Scripts/bench-admin-api.sh [organizations] [creates-per-run]   (default 1000000 2000)
 #        TOLLGATE_BIN_DIR=.build/release Scripts/bench-admin-api.sh    to use binaries already built
+#        TOLLGATE_BENCH_RDB_DIR=DIR   start from the store Scripts/bench-customers.sh and
+#                                     bench-config-stream.sh keep there (see start_customers_redis)
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
@@ -15,10 +17,14 @@ bin="${TOLLGATE_BIN_DIR:-$(build_release tollgate tollgate-bench)}"
 
 work="$(mktemp -d)"
 redis_port="$(free_port)"
-start_redis "$redis_port" "$work/redis"
 url="redis://127.0.0.1:$redis_port"
+if [ -n "${TOLLGATE_BENCH_RDB_DIR:-}" ]; then
+    start_customers_redis "$redis_port" "$work/redis" "$organizations" "$bin"
+else
+    start_redis "$redis_port" "$work/redis"
+fi
 
-log "loading $organizations organizations (each with a workspace and a key) through the store"
+log "loading $organizations organizations (each with a workspace and a key) through the store, and the admin token"
 "$bin/tollgate-bench" admin-api-load --setup-redis --redis "$url" --prefix bench --organizations "$organizations"
 redis-cli -p "$redis_port" INFO memory | grep -E '^used_memory_human' >&2
 

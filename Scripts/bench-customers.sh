@@ -8,31 +8,33 @@
 #   - gateway RSS with N customers vs 1,000 (the same 1,000 keys driven through each),
 #   - reserve p50/p99 through a gateway idle vs while 1,000 customer changes a second land.
 # Usage: Scripts/bench-customers.sh [organizations] [seconds-per-run]   (default 1000000 10)
+#        TOLLGATE_BIN_DIR=.build/release   binaries already built
+#        TOLLGATE_BENCH_RDB_DIR=DIR        keep/reuse the loaded store (see start_customers_redis)
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
 
 organizations="${1:-1000000}"
 seconds="${2:-10}"
-bin="$(build_release tollgate tollgate-bench)"
+bin="${TOLLGATE_BIN_DIR:-$(build_release tollgate tollgate-bench)}"
 work="$(mktemp -d)"
 
-big_port="$(free_port)"; start_redis "$big_port" "$work/big"
-small_port="$(free_port)"; start_redis "$small_port" "$work/small"
+big_port="$(free_port)"; small_port="$(free_port)"
 big="redis://127.0.0.1:$big_port"; small="redis://127.0.0.1:$small_port"
 
-for url in "$big" "$small"; do "$bin/tollgate-bench" gateway-load --setup-redis "$url" --prefix bench; done
-before=$(redis-cli -p "$big_port" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
+start_redis "$small_port" "$work/small"
+"$bin/tollgate-bench" gateway-load --setup-redis "$small" --prefix bench
+before=$(redis-cli -p "$small_port" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
 log "loading $organizations organizations+workspaces+keys"
-"$bin/tollgate-bench" customers --action load --url "$big" --count "$organizations" --concurrency 4
+start_customers_redis "$big_port" "$work/big" "$organizations" "$bin"
 "$bin/tollgate-bench" customers --action load --url "$small" --count 1000 --concurrency 2
 after=$(redis-cli -p "$big_port" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
-printf 'redis used_memory for %s customers: %s MB (%s bytes per organization+workspace+key)\n' \
+printf 'redis used_memory for %s customers: %s MB (%s bytes per organization+workspace+key, over an empty set-up)\n' \
     "$organizations" "$(( (after - before) / 1048576 ))" "$(( (after - before) / organizations ))"
 
-serve() {  # serve NAME URL: starts a gateway, prints "pid port"
+serve() {  # serve NAME URL [FLAG...]: starts a gateway, prints "pid port"
     local port; port="$(free_port)"
-    "$bin/tollgate" serve --redis "$2" --prefix bench --port "$port" --node "$1" --spool "$work/spool-$1.jsonl" --log-level error &
+    "$bin/tollgate" serve --redis "$2" --prefix bench --port "$port" --node "$1" --spool "$work/spool-$1.jsonl" --log-level error "${@:3}" &
     local pid=$!; track_pid "$pid"
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     echo "$pid $port"
@@ -40,6 +42,8 @@ serve() {  # serve NAME URL: starts a gateway, prints "pid port"
 read -r big_a_pid big_a_port < <(serve big-a "$big")
 read -r big_b_pid big_b_port < <(serve big-b "$big")
 read -r small_pid small_port_http < <(serve small "$small")
+# serve ran in a subshell: its track_pid did not reach this one.
+track_pid "$big_a_pid"; track_pid "$big_b_pid"; track_pid "$small_pid"
 a="http://127.0.0.1:$big_a_port"; b="http://127.0.0.1:$big_b_port"; s="http://127.0.0.1:$small_port_http"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -58,10 +62,48 @@ log "a suspension visible on two gateways"
 "$bin/tollgate-bench" customers --action visibility --url "$big" --count "$organizations" --gateways "$a,$b" --rounds 20
 
 log "reserve through a gateway: idle, then while 1,000 customer changes a second land"
-"$bin/tollgate-bench" gateway-load --urls "$a" --mode reserve --concurrency 16 --keys 1000 --seconds "$seconds" --label reserve-idle | tail -1
-"$bin/tollgate-bench" customers --action churn --url "$big" --count "$organizations" --rate 1000 --concurrency 32 --seconds "$((seconds + 2))" &
-churn=$!; track_pid "$churn"
-sleep 1
-"$bin/tollgate-bench" gateway-load --urls "$a" --mode reserve --concurrency 16 --keys 1000 --seconds "$seconds" --label reserve-churn | tail -1
-wait "$churn"
+# Where the CPU goes in each run (two cores shared by everything): the gateway's, Redis' and
+# the churn generator's CPU seconds per wall second, and the gateway's change-feed reads
+# (XRANGE calls). The churn runs twice: on the gateway's own customers (it follows every
+# change), and on 1,000 organisations under another prefix in the same Redis (the same Redis and
+# generator work; the gateway follows none of it), to tell CPU contention from gateway work.
+"$bin/tollgate-bench" gateway-load --setup-redis "$big" --prefix other >/dev/null
+"$bin/tollgate-bench" customers --action load --url "$big" --prefix other --count 1000 --concurrency 2 >/dev/null
+ticks="$(getconf CLK_TCK)"
+redis_pid="$(redis-cli -p "$big_port" info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+xrange_calls() { redis-cli -p "$big_port" info commandstats | awk -F'[:=,]' '/^cmdstat_xrange:/ {print $3}'; }
+reserve_run() {  # reserve_run LABEL GATEWAY-URL GATEWAY-PID [CHURN-PREFIX CHURN-COUNT]
+    local label="$1" url="$2" pid="$3" churn="" started gateway0 redis0 xrange0 wall churn_cpu=0
+    shift 2
+    started="$(date +%s.%N)"; gateway0="$(cpu_ticks "$pid")"; redis0="$(cpu_ticks "$redis_pid")"; xrange0="$(xrange_calls)"
+    if [ $# -eq 3 ]; then
+        /usr/bin/time -f '%U %S' -o "$work/churn-time" "$bin/tollgate-bench" customers --action churn --url "$big" --prefix "$2" --count "$3" \
+            --rate 1000 --concurrency 32 --seconds "$((seconds + 2))" >"$work/churn-out" &
+        churn=$!; track_pid "$churn"
+        sleep 1
+    fi
+    "$bin/tollgate-bench" gateway-load --urls "$url" --mode reserve --concurrency 16 --keys 1000 --seconds "$seconds" --label "$label" | tail -1
+    if [ -n "$churn" ]; then
+        wait "$churn"; cat "$work/churn-out"
+        churn_cpu="$(awk '{print $1 + $2}' "$work/churn-time")"
+    fi
+    wall="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {print e - s}')"
+    awk -v l="$label" -v w="$wall" -v t="$ticks" -v g="$(( $(cpu_ticks "$pid") - gateway0 ))" -v r="$(( $(cpu_ticks "$redis_pid") - redis0 ))" \
+        -v c="$churn_cpu" -v x="$(( ${xrange0:-0} > 0 ? $(xrange_calls) - xrange0 : 0 ))" \
+        'BEGIN {printf "cpu %s wall_s=%.1f gateway_cores=%.2f redis_cores=%.2f churn_cores=%.2f feed_xrange_per_s=%.0f\n", l, w, g / t / w, r / t / w, c / w, x / w}'
+}
+reserve_run reserve-idle "$a" "$big_a_pid"
+reserve_run reserve-churn-followed "$a" "$big_a_pid" bench "$organizations"
+reserve_run reserve-churn-elsewhere "$a" "$big_a_pid" other 1000
+reserve_run reserve-idle-again "$a" "$big_a_pid"
 printf 'gateway RSS after the churn: %s KB\n' "$(rss "$big_a_pid")"
+# The same gateway reading the change stream once per change (--customer-feed-gap-ms 0), on
+# the keys gateway A warmed: the feed's reads are what differs.
+kill "$big_b_pid"; wait "$big_b_pid" 2>/dev/null || true
+read -r big_c_pid big_c_port < <(serve big-c "$big" --customer-feed-gap-ms 0)
+track_pid "$big_c_pid"
+c="http://127.0.0.1:$big_c_port"
+"$bin/tollgate-bench" gateway-load --urls "$c" --mode reserve --concurrency 16 --keys 1000 --seconds 3 >/dev/null
+reserve_run reserve-idle-gap0 "$c" "$big_c_pid"
+reserve_run reserve-churn-followed-gap0 "$c" "$big_c_pid" bench "$organizations"

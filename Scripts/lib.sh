@@ -119,6 +119,33 @@ start_cluster() {
     CLUSTER_URL="redis+cluster://$(for ((i = 0; i < primaries; i++)); do printf '127.0.0.1:%s,' "${CLUSTER_PORTS[$i]}"; done | sed 's/,$//')"
 }
 
+# start_customers_redis PORT DIR COUNT BIN: a redis-server on PORT holding COUNT organisations,
+# each with a workspace and a key (o1.. ⊃ w1.. ⊃ k1.., prefix `bench`, on top of the
+# `gateway-load --setup-redis` set-up: tier pro, prices, a service token). With
+# TOLLGATE_BENCH_RDB_DIR set, the loaded store is kept there as customers-COUNT.rdb and a later
+# run starts from that file (seconds) instead of loading it again (minutes at 1,000,000).
+start_customers_redis() {
+    local port="$1" dir="$2" count="$3" bin="$4" rdb="" loaded
+    [ -n "${TOLLGATE_BENCH_RDB_DIR:-}" ] && rdb="$TOLLGATE_BENCH_RDB_DIR/customers-$count.rdb"
+    mkdir -p "$dir"
+    if [ -n "$rdb" ] && [ -f "$rdb" ]; then
+        ln -sf "$(realpath "$rdb")" "$dir/dump.rdb"
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --logfile "$dir/redis.log" --save "" --appendonly no --daemonize no &
+        track_pid $!
+        for _ in $(seq 1 600); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break; sleep 0.2; done
+    else
+        start_redis "$port" "$dir"
+        "$bin/tollgate-bench" gateway-load --setup-redis "redis://127.0.0.1:$port" --prefix bench >/dev/null
+        "$bin/tollgate-bench" customers --action load --url "redis://127.0.0.1:$port" --count "$count" --concurrency 4
+        if [ -n "$rdb" ]; then
+            mkdir -p "$(dirname "$rdb")"
+            redis-cli -p "$port" save >/dev/null && cp "$dir/dump.rdb" "$rdb"
+        fi
+    fi
+    loaded="$(redis-cli -p "$port" zcard 'bench:{cfg}:c:all:o')"
+    [ "$loaded" = "$count" ] || { log "redis on port $port holds $loaded organizations, not $count"; return 1; }
+}
+
 # wait_http URL: until it answers 2xx (10 s at most).
 wait_http() {
     for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done

@@ -26,7 +26,7 @@ struct AdminAPILoad: AsyncParsableCommand {
     @Option(help: "Concurrent callers, comma-separated.") var concurrency = "1,16"
     @Option(help: "Keys created per run (at most).") var creates = 2_000
     @Option(help: "Seconds per run (at most).") var seconds = 30
-    @Flag(help: "Load --organizations organisations (o<i> ⊃ w<i> ⊃ k<i>), a tier and the admin token into --redis, then exit.") var setupRedis = false
+    @Flag(help: "Load --organizations organisations (o<i> ⊃ w<i> ⊃ k<i>, i from 1), a tier and the admin token into --redis, then exit.") var setupRedis = false
     @Option(help: "Organisations for --setup-redis.") var organizations = 1_000
     @Option(help: "Creates in flight while loading.") var loadConcurrency = 64
 
@@ -61,8 +61,9 @@ struct AdminAPILoad: AsyncParsableCommand {
             for _ in 0..<loadConcurrency {
                 group.addTask {
                     while let index = next.take(below: organizations) {
-                        try await store.createOrganization(Organization(id: "o\(index)", tier: "bench"), workspace: Workspace(id: "w\(index)", organization: "o\(index)"),
-                                                           key: APIKey(id: "k\(index)", workspace: "w\(index)"), actor: "bench")
+                        let id = index + 1
+                        try await store.createOrganization(Organization(id: "o\(id)", tier: "bench"), workspace: Workspace(id: "w\(id)", organization: "o\(id)"),
+                                                           key: APIKey(id: "k\(id)", workspace: "w\(id)"), actor: "bench")
                     }
                 }
             }
@@ -87,14 +88,14 @@ struct AdminAPILoad: AsyncParsableCommand {
                 request.headers.add(name: "Authorization", value: "Bearer \(Self.secret)")
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.headers.add(name: "Idempotency-Key", value: "bench-\(run)-\(level)-\(index)")
-                request.body = .bytes(ByteBuffer(string: #"{"id":"a\#(run)-\#(level)-\#(index)","workspace":"w\#(index % workspaces)"}"#))
+                request.body = .bytes(ByteBuffer(string: #"{"id":"a\#(run)-\#(level)-\#(index)","workspace":"w\#(index % workspaces + 1)"}"#))
                 guard let response = try? await http.execute(request, timeout: .seconds(10)) else { return false }
                 _ = try? await response.body.collect(upTo: 1 << 16)
                 return response.status == .created
             }
             print(api.line("admin-api-create-key", concurrency: level, extra: "organizations=\(workspaces)"))
             let direct = await TollgateBench.measure(concurrency: level, total: creates, limit: .seconds(Int64(seconds))) { index in
-                (try? await store.createKey(APIKey(id: "d\(run)-\(level)-\(index)", workspace: "w\(index % workspaces)"), actor: "bench")) != nil
+                (try? await store.createKey(APIKey(id: "d\(run)-\(level)-\(index)", workspace: "w\(index % workspaces + 1)"), actor: "bench")) != nil
             }
             print(direct.line("store-create-key", concurrency: level, extra: "organizations=\(workspaces)"))
             print(String(format: "admin-api-over-store c=%d p50_ratio=%.2f p99_ratio=%.2f", level,
