@@ -89,6 +89,33 @@ struct CustomerCacheTests {
         await redis.shutdown()
     }
 
+    /// A store too large to load whole: the feed preloads the keys of the organisations the
+    /// monitor saw active most recently (its per-partition sets), newest first, up to the
+    /// limit, and nothing else — so an outage right after start spares the active customers.
+    @Test func aLargeStorePreloadsTheMostRecentlyActiveOrganizationsKeys() async throws {
+        let (_, prefix, redis, store) = try await Self.setUp()
+        try await store.put(organizations: (1...30).map { Organization(id: "o\($0)", tier: "standard") },
+                            workspaces: (1...30).map { Workspace(id: "w\($0)", organization: "o\($0)") },
+                            keys: (1...30).map { APIKey(id: "k\($0)", workspace: "w\($0)") } + [APIKey(id: "k3b", workspace: "w3")])
+        // As the monitor records them: o3 most recently (two keys), then o7, then o12; partitions differ.
+        let layout = KeyLayout(prefix: prefix, partitions: 16)
+        for (organization, at) in [("o12", 1_000), ("o7", 2_000), ("o3", 3_000)] {
+            _ = try await redis.send("ZADD", layout.activeOrganizations(partition: layout.partition(of: organization)), at, organization)
+        }
+        let subscriber = try await TestRedis.configuration()
+        func preloaded(limit: Int) async -> Set<String> {
+            let feed = CustomerChangeFeed(store: store, cache: CustomerCache(capacity: 100), subscriberConfiguration: subscriber,
+                                          pollInterval: .seconds(60), preloadLimit: limit, partitions: { 16 }, logger: .quiet)
+            await feed.poll()
+            return Set((1...30).map { "k\($0)" } + ["k3b"]).filter { if case .found = feed.cache.key($0) { true } else { false } }
+        }
+        #expect(await preloaded(limit: 3) == ["k3", "k3b", "k7"])
+        #expect(await preloaded(limit: 10) == ["k3", "k3b", "k7", "k12"])
+        #expect(await preloaded(limit: 2) == ["k3", "k3b"])
+        try await redis.deleteKeys(prefix: prefix + ":")
+        await redis.shutdown()
+    }
+
     /// The gateway is frozen (SIGSTOP) and its Redis connections are killed; meanwhile more
     /// changes land than the stream keeps, among them k1's suspension. Resumed, it must notice
     /// the gap, drop its cache and refuse k1 — not serve its stale entry.

@@ -15,6 +15,7 @@ public final class CustomerChangeFeed: Service, Sendable {
     let pollInterval: Duration
     let readGap: Duration
     let preloadLimit: Int
+    let partitions: @Sendable () -> Int?
     let startsWhen: @Sendable () -> Bool
     let logger: Logger
     private let position = Mutex<Position>(Position())
@@ -30,7 +31,10 @@ public final class CustomerChangeFeed: Service, Sendable {
     /// - Parameter preloadLimit: when the store holds at most this many API keys (and tokens),
     ///   every one is loaded at start, so a small deployment's gateway knows all its customers
     ///   (their tiers' failure modes included) even if Redis goes away right after it started.
-    ///   Bounded: a larger store preloads nothing.
+    ///   A larger store preloads this many keys of the organisations the monitor saw active
+    ///   most recently (see ``preloadActive(at:partitions:)``).
+    /// - Parameter partitions: the configuration's partition count (where those activity sets
+    ///   live); nil preloads no active keys.
     /// - Parameter startsWhen: the feed starts (and preloads) only once this is true — a gateway
     ///   waits for its configuration, which comes after a first start's migration of customers.
     /// - Parameter readGap: after a read, the feed waits this long before the next, so notices
@@ -39,8 +43,10 @@ public final class CustomerChangeFeed: Service, Sendable {
     ///   A lone change is read at once; a change is visible at most this much later.
     public init(store: CustomerStore, cache: CustomerCache, subscriberConfiguration: RedisConfiguration, pollInterval: Duration,
                 readGap: Duration = CustomerChangeFeed.defaultReadGap,
-                preloadLimit: Int = 0, startsWhen: @escaping @Sendable () -> Bool = { true }, logger: Logger) {
+                preloadLimit: Int = 0, partitions: @escaping @Sendable () -> Int? = { nil },
+                startsWhen: @escaping @Sendable () -> Bool = { true }, logger: Logger) {
         self.readGap = readGap
+        self.partitions = partitions
         self.startsWhen = startsWhen
         self.preloadLimit = min(preloadLimit, cache.capacity / 2)
         self.store = store
@@ -90,25 +96,62 @@ public final class CustomerChangeFeed: Service, Sendable {
     }
 
     /// Loads every key (with its workspace and organisation) and every token, if there are at
-    /// most ``preloadLimit`` of each. Kept as of `sequence`: changes after it invalidate them.
+    /// most ``preloadLimit`` of each; otherwise the keys of the most recently active
+    /// organisations. Kept as of `sequence`: changes after it invalidate them.
     func preload(at sequence: Int64) async throws {
         if try await store.count(.key) <= preloadLimit {
             var keys: [APIKey] = []
             try await store.each({ try await self.store.keys(after: $0, limit: CustomerStore.maximumPageSize) }) { keys.append($0) }
-            let workspaces: [Workspace] = try await store.records(.workspace, Array(Set(keys.map(\.workspace))).sorted())
-            let organizations: [Organization] = try await store.records(.organization, Array(Set(workspaces.map(\.organization))).sorted())
-            let workspaceByID = Dictionary(workspaces.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
-            let organizationByID = Dictionary(organizations.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
-            for key in keys {
-                let workspace = workspaceByID[key.workspace]
-                cache.keep(CustomerStore.KeyLookup(key: key, workspace: workspace, organization: workspace.flatMap { organizationByID[$0.organization] },
-                                                   sequence: sequence), id: key.id)
-            }
+            try await keep(keys, at: sequence)
+        } else if let partitions = partitions() {
+            try await preloadActive(at: sequence, partitions: partitions)
         }
         if try await store.count(.token) <= preloadLimit {
             try await store.each({ try await self.store.tokens(after: $0, limit: CustomerStore.maximumPageSize) }) {
                 self.cache.keep(token: $0, sha256: $0.sha256, sequence: sequence)
             }
+        }
+    }
+
+    /// Up to ``preloadLimit`` keys of the organisations with the most recent activity, newest
+    /// first: the sets the monitor keeps per partition (an organisation and when its last
+    /// ledger entry was consumed, the last 25 hours). So an outage right after a gateway started
+    /// refuses (503) only keys idle for a long time, or all unseen keys when no monitor runs.
+    func preloadActive(at sequence: Int64, partitions: Int) async throws {
+        let layout = KeyLayout(prefix: store.keys.prefix, partitions: partitions)
+        let replies = await store.redis.pipeline((0..<layout.partitions).map {
+            // ZRANGE … REV: the gateway's ACL grants ZRANGE, not ZREVRANGE.
+            .keyed("ZRANGE", layout.activeOrganizations(partition: $0), 0, preloadLimit - 1, "REV", "WITHSCORES")
+        })
+        var active: [(organization: String, at: Double)] = []
+        for reply in replies {
+            let items = try reply.get().array ?? []
+            for index in stride(from: 0, to: items.count - 1, by: 2) {
+                if let organization = items[index].string { active.append((organization, items[index + 1].string.flatMap(Double.init) ?? 0)) }
+            }
+        }
+        active.sort { $0.at > $1.at }
+        var keyIDs: [String] = []
+        var start = 0
+        while keyIDs.count < preloadLimit && start < active.count {
+            let chunk = active[start..<min(active.count, start + 100)]
+            let lists = await store.redis.pipeline(chunk.map { .keyed("ZRANGE", store.keys.organizationKeys($0.organization), 0, preloadLimit - 1) })
+            for list in lists { keyIDs += try (list.get().array ?? []).compactMap(\.string) }
+            start += 100
+        }
+        try await keep(try await store.records(.key, Array(keyIDs.prefix(preloadLimit))), at: sequence)
+    }
+
+    /// Keeps `keys` with their workspaces and organisations (read in MGET chunks).
+    func keep(_ keys: [APIKey], at sequence: Int64) async throws {
+        let workspaces: [Workspace] = try await store.records(.workspace, Array(Set(keys.map(\.workspace))).sorted())
+        let organizations: [Organization] = try await store.records(.organization, Array(Set(workspaces.map(\.organization))).sorted())
+        let workspaceByID = Dictionary(workspaces.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        let organizationByID = Dictionary(organizations.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        for key in keys {
+            let workspace = workspaceByID[key.workspace]
+            cache.keep(CustomerStore.KeyLookup(key: key, workspace: workspace, organization: workspace.flatMap { organizationByID[$0.organization] },
+                                               sequence: sequence), id: key.id)
         }
     }
 

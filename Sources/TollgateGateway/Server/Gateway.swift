@@ -71,6 +71,7 @@ public final class Gateway: Sendable {
         customerFeed = CustomerChangeFeed(store: customerStore, cache: customers, subscriberConfiguration: redisConfiguration,
                                           pollInterval: configuration.configurationPollInterval, readGap: configuration.customerFeedGap,
                                           preloadLimit: configuration.customerPreload,
+                                          partitions: { [watcher] in watcher.snapshot?.configuration.settings.partitions },
                                           startsWhen: { [watcher] in watcher.snapshot != nil }, logger: logger)
     }
 
