@@ -23,26 +23,27 @@ timed() {
     read -r seconds rss <"$work/time"
     printf '%s seconds=%s peak_rss_kb=%s\n' "$label" "$seconds" "$rss"
 }
-cli() { TOLLGATE_REDIS_URL="redis://127.0.0.1:$1" TOLLGATE_KEY_PREFIX=bench TOLLGATE_ACTOR=bench "$bin/tollgate" "${@:2}"; }
-fresh_redis() { local port; port="$(free_port)"; start_redis "$port" "$work/$1"; echo "$port"; }
+cli() { env TOLLGATE_REDIS_URL="redis://127.0.0.1:$1" TOLLGATE_KEY_PREFIX=bench TOLLGATE_ACTOR=bench "$bin/tollgate" "${@:2}"; }
+# fresh_redis NAME: an empty redis-server; sets target_port (not in $(...): it would wait for the server's stdout).
+fresh_redis() { target_port="$(free_port)"; start_redis "$target_port" "$work/$1"; }
 
 for n in "${counts[@]}"; do
     log "$n organizations (each with a workspace and a key)"
     source_port="$(free_port)"
     start_customers_redis "$source_port" "$work/source-$n" "$n" "$bin"
 
-    out="$work/$n.stream"; timed "export-stream customers=$n" cli "$source_port" config export --stream
+    out="$work/$n.stream"; timed "export-stream customers=$n" env TOLLGATE_REDIS_URL="redis://127.0.0.1:$source_port" TOLLGATE_KEY_PREFIX=bench "$bin/tollgate" config export --stream
     printf 'export-stream customers=%s bytes=%s lines=%s\n' "$n" "$(stat -c %s "$out")" "$(wc -l <"$out")"
-    target_port="$(fresh_redis "target-$n")"
-    out="$work/$n.import-log"; timed "import-stream customers=$n" cli "$target_port" config import "$work/$n.stream"
+    fresh_redis "target-$n"
+    out="$work/$n.import-log"; timed "import-stream customers=$n" env TOLLGATE_REDIS_URL="redis://127.0.0.1:$target_port" TOLLGATE_KEY_PREFIX=bench TOLLGATE_ACTOR=bench "$bin/tollgate" config import "$work/$n.stream"
     out="$work/$n.again"; cli "$target_port" config export --stream >"$out"
     cmp -s "$work/$n.stream" "$work/$n.again" && echo "round-trip customers=$n identical=yes" || echo "round-trip customers=$n identical=NO"
     redis-cli -p "$target_port" shutdown nosave >/dev/null 2>&1 || true
 
     if [ "$n" -le "$document_max" ]; then
-        out="$work/$n.json"; timed "export-document customers=$n" cli "$source_port" config export --json
-        target_port="$(fresh_redis "document-$n")"
-        out="$work/$n.import-document-log"; timed "import-document customers=$n" cli "$target_port" config import "$work/$n.json"
+        out="$work/$n.json"; timed "export-document customers=$n" env TOLLGATE_REDIS_URL="redis://127.0.0.1:$source_port" TOLLGATE_KEY_PREFIX=bench "$bin/tollgate" config export --json
+        fresh_redis "document-$n"
+        out="$work/$n.import-document-log"; timed "import-document customers=$n" env TOLLGATE_REDIS_URL="redis://127.0.0.1:$target_port" TOLLGATE_KEY_PREFIX=bench TOLLGATE_ACTOR=bench "$bin/tollgate" config import "$work/$n.json"
         redis-cli -p "$target_port" shutdown nosave >/dev/null 2>&1 || true
     fi
     redis-cli -p "$source_port" shutdown nosave >/dev/null 2>&1 || true
