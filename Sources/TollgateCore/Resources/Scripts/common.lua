@@ -43,11 +43,18 @@ local SCOPE_LETTERS = 'kwou'
 -- The numbers argument: packed doubles, `levels_at` the slot of the level count (nil: no
 -- levels). A JSON array is accepted too (decoded by cjson, a few microseconds slower), for
 -- tools that cannot send NUL bytes, such as redis-benchmark.
+-- The unpack format of each count, built once per library load (a handful of counts).
+local NUMBER_FORMATS = {}
 local function numbers(raw, levels_at)
   if string.byte(raw, 1) == 91 then return cjson.decode(raw) end
   local count = #raw / 8
   if levels_at then count = levels_at + LEVEL_SIZE * struct.unpack('<d', raw, (levels_at - 1) * 8 + 1) end
-  return { struct.unpack('<' .. string.rep('d', count), raw) }
+  local format = NUMBER_FORMATS[count]
+  if not format then
+    format = '<' .. string.rep('d', count)
+    NUMBER_FORMATS[count] = format
+  end
+  return { struct.unpack(format, raw) }
 end
 
 
@@ -77,8 +84,11 @@ local function cost(t, p)
 end
 
 -- Local day number and month number (year * 12 + month - 1), Howard Hinnant's civil_from_days.
+-- The month of the last day asked for is kept (a pure function of the day).
+local last_day, last_month
 local function periods(now, tz)
   local day = math.floor((now + tz) / DAY_MS)
+  if day == last_day then return day, last_month end
   local z = day + 719468
   local era = math.floor(z / 146097)
   local doe = z - era * 146097
@@ -88,11 +98,15 @@ local function periods(now, tz)
   local m = mp < 10 and mp + 3 or mp - 9
   local y = yoe + era * 400
   if m <= 2 then y = y + 1 end
-  return day, y * 12 + m - 1
+  last_day, last_month = day, y * 12 + m - 1
+  return day, last_month
 end
 
--- UTC ms at which the month after `month` starts (days_from_civil of its first day).
+-- UTC ms at which the month after `month` starts (days_from_civil of its first day). The last
+-- answer is kept.
+local end_month, end_tz, end_ms
 local function month_end(month, tz)
+  if month == end_month and tz == end_tz then return end_ms end
   local following = month + 1
   local y = math.floor(following / 12)
   local m = following - y * 12 + 1
@@ -101,7 +115,8 @@ local function month_end(month, tz)
   local yoe = y - era * 400
   local mp = m > 2 and m - 3 or m + 9
   local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + math.floor((153 * mp + 2) / 5)
-  return (era * 146097 + doe - 719468) * DAY_MS - tz
+  end_month, end_tz, end_ms = month, tz, (era * 146097 + doe - 719468) * DAY_MS - tz
+  return end_ms
 end
 
 -- The call's moment from its numbers `a`: now (Redis TIME in ms plus the clock offset), the
@@ -115,15 +130,44 @@ end
 
 local function group_of(K, bucket) return math.floor((bucket % K) / GROUP_SLOTS) end
 
+-- '|<g>' per ring group number, made once per library load (no number formatting per call).
+local GROUP_SUFFIXES = {}
+local function group_field(field, g)
+  local suffix = GROUP_SUFFIXES[g]
+  if not suffix then
+    suffix = '|' .. g
+    GROUP_SUFFIXES[g] = suffix
+  end
+  return field .. suffix
+end
+
+local function zero_group(K, g) return string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
+
 -- Ring group g of subject s, fetched on first use (a group not read with the header).
 local function group(s, K, g)
   local v = s.groups[g]
   if v == nil then
-    if not s.reset then v = redis.call('HGET', KEYS[1], s.field .. '|' .. g) end
-    if not v then v = string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
+    if not s.reset then v = redis.call('HGET', KEYS[1], group_field(s.field, g)) end
+    if not v then v = zero_group(K, g) end
     s.groups[g] = v
   end
   return v
+end
+
+-- Reads, with one HMGET, the ring group of `bucket` for every subject that keeps a window with
+-- `bucket` in it and has not read that group yet (instead of one HGET per subject).
+local function prefetch(subjects, K, bucket)
+  local g, names, wanted = group_of(K, bucket), {}, {}
+  for i = 1, #subjects do
+    local s = subjects[i]
+    if s[S_WINDOW] == K and not s.reset and s.groups[g] == nil and bucket > s[S_NEWEST] - K and bucket <= s[S_NEWEST] then
+      wanted[#wanted + 1] = s
+      names[#wanted] = group_field(s.field, g)
+    end
+  end
+  if #wanted == 0 then return end
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  for i = 1, #wanted do wanted[i].groups[g] = values[i] or zero_group(K, g) end
 end
 
 -- The (tokens, requests) of bucket `bucket`'s slot.
@@ -144,14 +188,14 @@ end
 -- window if the subject keeps none, nil keeps whatever it has. `advance` false leaves the window
 -- as stored (a budget correction touches no window).
 local function load(field, raw, graw, windowed, K, c, day, month, advance)
+  -- One constructor with the named fields: no rehash as they are added.
   local s
   if raw then
-    s = { struct.unpack(SUBJECT_FORMAT, raw) }
+    s = { field = field, groups = {}, dirty = {}, struct.unpack(SUBJECT_FORMAT, raw) }
     s[#s] = nil
   else
-    s = { 0, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
+    s = { field = field, groups = {}, dirty = {}, 0, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
   end
-  s.field, s.groups, s.dirty = field, {}, {}
   if advance ~= false then
     if raw and s[S_WINDOW] == K then
       local gc = group_of(K, c)
@@ -162,7 +206,7 @@ local function load(field, raw, graw, windowed, K, c, day, month, advance)
         end
         s.reset, s.stale = true, true
       else
-        s.groups[gc] = graw or string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - gc * GROUP_SLOTS))
+        s.groups[gc] = graw or zero_group(K, gc)
       end
       local d = c - s[S_NEWEST]
       if d >= K then
@@ -204,24 +248,29 @@ local function save(s, args)
   if K == 0 then return end
   if s.stale then
     for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
-      args[#args + 1] = s.field .. '|' .. g
+      args[#args + 1] = group_field(s.field, g)
       args[#args + 1] = group(s, K, g)
     end
   else
     for g in pairs(s.dirty) do
-      args[#args + 1] = s.field .. '|' .. g
+      args[#args + 1] = group_field(s.field, g)
       args[#args + 1] = s.groups[g]
     end
   end
 end
 
--- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero.
+-- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero. A change
+-- that changes nothing reads and writes no ring group.
 local function window_add(s, K, bucket, tokens, requests)
-  if not windowed(s) or bucket <= s[S_NEWEST] - K or bucket > s[S_NEWEST] then return end
-  local t, r = slot(s, K, bucket)
+  if (tokens == 0 and requests == 0) or s[S_WINDOW] == 0 or bucket <= s[S_NEWEST] - K or bucket > s[S_NEWEST] then return end
+  local g = group_of(K, bucket)
+  local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
+  local t, r = struct.unpack(SLOT, v, at + 1)
   local nt, nr = math.min(4294967295, math.max(0, t + tokens)), math.min(4294967295, math.max(0, r + requests))
+  if nt == t and nr == r then return end
   s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] + nt - t, s[S_WINDOW_REQUESTS] + nr - r
-  set_slot(s, K, bucket, nt, nr)
+  s.groups[g] = string.sub(v, 1, at) .. struct.pack(SLOT, nt, nr) .. string.sub(v, at + SLOT_SIZE + 1)
+  s.dirty[g] = true
 end
 
 -- Moves an amount of money and tokens into (sign 1) or out of (sign -1) the held budgets
@@ -247,7 +296,7 @@ local function read(extra, fields, K, c)
   for i = 1, E do names[i] = extra[i] end
   for i = 1, #fields do
     names[E + 2 * i - 1] = fields[i]
-    names[E + 2 * i] = fields[i] .. '|' .. gc
+    names[E + 2 * i] = group_field(fields[i], gc)
   end
   return redis.call('HMGET', KEYS[1], unpack(names))
 end
@@ -280,6 +329,18 @@ local function split_fields(text)
   local fields = {}
   for field in string.gmatch(text, '[^,]+') do fields[#fields + 1] = field end
   return fields
+end
+
+-- Column `index` (1-based) of the tab-separated `text` ('' past its last column).
+local function column(text, index)
+  local start = 1
+  for _ = 2, index do
+    local tab = string.find(text, '\t', start, true)
+    if not tab then return '' end
+    start = tab + 1
+  end
+  local stop = string.find(text, '\t', start, true)
+  return string.sub(text, start, stop and stop - 1 or -1)
 end
 
 -- The live hold `raw` (a state hash field): its numbers (H_*), subject fields and columns.

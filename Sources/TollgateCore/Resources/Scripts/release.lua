@@ -36,6 +36,7 @@ if mode == 'expire' and h[H_EXPIRY] > now then return { RELEASE_NOTHING, 'live' 
 
 local state = read({ 'x' }, fields, K, c)
 local subjects = subjects_of(state, 2, fields, {}, K, c, day, month)
+prefetch(subjects, K, h[H_BUCKET])
 for i = 1, #fields do
   window_add(subjects[i], K, h[H_BUCKET], -h[H_ESTIMATED_TOKENS], -1)
   hold_move(subjects[i], -1, h[H_ESTIMATED_COST], h[H_ESTIMATED_TOKENS], h[H_DAY], h[H_MONTH])

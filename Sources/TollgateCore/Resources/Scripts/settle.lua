@@ -115,7 +115,16 @@ local actual = usage[1] + usage[2] + usage[3] + usage[4] + usage[5]
 local amount = cost(usage, prices)
 local cu, cn = madd(0, 0, 0, amount)
 
+-- The reservation's ring groups, when its bucket's group is not the current one: one HMGET.
+if hold and actual ~= hold[H_ESTIMATED_TOKENS] then prefetch(subjects, K, hold[H_BUCKET]) end
+
+-- Which limits each subject is over now (record says so; commit reports it too).
 local over, over_mask = {}, 0
+local function exceeded(field, k)
+  local letter = string.sub(field, 1, 1)
+  over[#over + 1] = letter .. ':' .. LIMIT_KINDS[k]
+  over_mask = over_mask + over_bit(letter, k)
+end
 for i = 1, #fields do
   local s = subjects[i]
   if hold then
@@ -128,37 +137,27 @@ for i = 1, #fields do
   s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N] = madd(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], cu, cn)
   s[S_DAY_TOKENS] = s[S_DAY_TOKENS] + actual
   s[S_MONTH_TOKENS] = s[S_MONTH_TOKENS] + actual
-  -- Which limits this subject is over now (record says so; commit reports it too).
   local b = base[i]
   if b then
-    local exceeded = {}
-    exceeded[1] = a[b + L_TPM] >= 0 and windowed(s) and s[S_WINDOW_TOKENS] > a[b + L_TPM]
-    exceeded[2] = a[b + L_RPM] >= 0 and windowed(s) and s[S_WINDOW_REQUESTS] > a[b + L_RPM]
+    local has_window, field = s[S_WINDOW] > 0, fields[i]
+    if a[b + L_TPM] >= 0 and has_window and s[S_WINDOW_TOKENS] > a[b + L_TPM] then exceeded(field, 1) end
+    if a[b + L_RPM] >= 0 and has_window and s[S_WINDOW_REQUESTS] > a[b + L_RPM] then exceeded(field, 2) end
     if a[b + L_DAY_BUDGET_UNITS] >= 0 then
       local u, n = madd(s[S_DAY_SPENT_U], s[S_DAY_SPENT_N], s[S_DAY_HELD_U], s[S_DAY_HELD_N])
-      exceeded[3] = not mle(u, n, a[b + L_DAY_BUDGET_UNITS], a[b + L_DAY_BUDGET_NANOS])
+      if not mle(u, n, a[b + L_DAY_BUDGET_UNITS], a[b + L_DAY_BUDGET_NANOS]) then exceeded(field, 3) end
     end
     if a[b + L_MONTH_BUDGET_UNITS] >= 0 then
       local u, n = madd(s[S_MONTH_SPENT_U], s[S_MONTH_SPENT_N], s[S_MONTH_HELD_U], s[S_MONTH_HELD_N])
-      exceeded[4] = not mle(u, n, a[b + L_MONTH_BUDGET_UNITS], a[b + L_MONTH_BUDGET_NANOS])
+      if not mle(u, n, a[b + L_MONTH_BUDGET_UNITS], a[b + L_MONTH_BUDGET_NANOS]) then exceeded(field, 4) end
     end
-    exceeded[5] = a[b + L_DAY_TOKENS] >= 0 and s[S_DAY_TOKENS] > a[b + L_DAY_TOKENS]
-    exceeded[6] = a[b + L_MONTH_TOKENS] >= 0 and s[S_MONTH_TOKENS] > a[b + L_MONTH_TOKENS]
-    local letter = string.sub(fields[i], 1, 1)
-    for k = 1, #LIMIT_KINDS do
-      if exceeded[k] then
-        over[#over + 1] = letter .. ':' .. LIMIT_KINDS[k]
-        over_mask = over_mask + over_bit(letter, k)
-      end
-    end
+    if a[b + L_DAY_TOKENS] >= 0 and s[S_DAY_TOKENS] > a[b + L_DAY_TOKENS] then exceeded(field, 5) end
+    if a[b + L_MONTH_TOKENS] >= 0 and s[S_MONTH_TOKENS] > a[b + L_MONTH_TOKENS] then exceeded(field, 6) end
   end
 end
 save_all(subjects, raw[1], month, now, tz)
 over = table.concat(over, ',')
 
-local attribution = {}
-for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do attribution[#attribution + 1] = v end
-local model, version = attribution[A_MODEL] or '', attribution[A_PRICE_VERSION] or ''
+local model, version = column(columns, A_MODEL), column(columns, A_PRICE_VERSION)
 local amount_text = string.format('%d', amount)
 
 keep_outcome(current, slice_end, pack_outcome(hold and OUTCOME_COMMITTED_HOLD or OUTCOME_COMMITTED, amount, now, over_mask, usage, version, model))
