@@ -7,6 +7,10 @@
 # active API key (MEMORY USAGE) and per retained call (INFO memory delta) beside main's old
 # one-key-per-request records; then, on a fresh Redis, memory after N reserve+commit pairs.
 # Usage: Scripts/bench-engine.sh [calls-per-phase] [retained-calls]   (defaults 20000, 1000000)
+#        TOLLGATE_BIN_DIR=DIR         use the tollgate-bench already built there (with its resources)
+#        TOLLGATE_BEFORE_BIN_DIR=DIR  first run the same rounds with an earlier build's tollgate-bench
+#                                     (its own library and key prefix) on the same Redis: before and
+#                                     after side by side in one run
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
@@ -17,12 +21,16 @@ retained="${2:-1000000}"
 # decisions counts parsing and I/O too, which usec_per_call leaves out.
 redis_cpu_seconds() { redis-cli -p "$1" info cpu | awk -F: '/^used_cpu_(sys|user):/ { total += $2 } END { printf "%.6f", total }'; }
 ensure_packages
-bench="$(build_release tollgate-bench)/tollgate-bench"
+bench="${TOLLGATE_BIN_DIR:-$(build_release tollgate-bench)}/tollgate-bench"
 
 port="$(free_port)"
 dir="$(mktemp -d)"
 start_redis "$port" "$dir"
 args="$dir/reserve-args.txt"
+if [ -n "${TOLLGATE_BEFORE_BIN_DIR:-}" ]; then
+    "$TOLLGATE_BEFORE_BIN_DIR/tollgate-bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 \
+        --retention-calls 0 --prefix before | sed 's/^/before: /'
+fi
 "$bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 --redis-benchmark-args "$args"
 
 # redis-benchmark cannot send NUL bytes: the scripts' packed numbers go as a JSON array.
