@@ -6,7 +6,10 @@
 #   - sustained provisioning writes (organization+workspace+key in one all-or-nothing call; key alone),
 #   - a suspension visible on two gateways (time until both refuse the key),
 #   - gateway RSS with N customers vs 1,000 (the same 1,000 keys driven through each),
-#   - reserve p50/p99 through a gateway idle vs while 1,000 customer changes a second land.
+#   - reserve p50/p99 through a gateway idle vs while 1,000 customer changes a second land: on
+#     its own customers, on another prefix's (same Redis work, nothing for the gateway to
+#     follow), and through a gateway reading the change feed once per notice
+#     (--customer-feed-gap-ms 0), with each process's CPU and the feed's XRANGE calls a second.
 # Usage: Scripts/bench-customers.sh [organizations] [seconds-per-run]   (default 1000000 10)
 #        TOLLGATE_BIN_DIR=.build/release   binaries already built
 #        TOLLGATE_BENCH_RDB_DIR=DIR        keep/reuse the loaded store (see start_customers_redis)

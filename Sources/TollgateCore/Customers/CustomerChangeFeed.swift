@@ -40,7 +40,8 @@ public final class CustomerChangeFeed: Service, Sendable {
     /// - Parameter readGap: after a read, the feed waits this long before the next, so notices
     ///   that arrive meanwhile are read together: under 1,000 changes a second, a read every 20 ms
     ///   (a batch of ~20) instead of one round trip per change on the connections requests use.
-    ///   A lone change is read at once; a change is visible at most this much later.
+    ///   A change is read at once if the last read was longer ago than this, else at most
+    ///   this much later.
     public init(store: CustomerStore, cache: CustomerCache, subscriberConfiguration: RedisConfiguration, pollInterval: Duration,
                 readGap: Duration = CustomerChangeFeed.defaultReadGap,
                 preloadLimit: Int = 0, partitions: @escaping @Sendable () -> Int? = { nil },
