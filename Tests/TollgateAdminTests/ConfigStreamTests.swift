@@ -39,6 +39,7 @@ struct ConfigStreamTests {
         #expect(first.contains("\n{\"organization\":{\"id\":\"acme\"") && first.contains("\n{\"token\":{"))
         let file = try RedisServer.makeTemporaryDirectory() + "/config.tollgate"
         try first.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await cli.ok(["config", "check", file]).hasPrefix("ok: 1 models, 1 tiers, 2 organizations, 2 workspaces, 2 keys"))
 
         // Into a fresh deployment and out again, in both forms.
         let (other, _) = try await CLI.make(name: "streamedExportImportExportIsIdentical-copy")
@@ -95,6 +96,8 @@ struct ConfigStreamTests {
         let version = try await cli.version(redis)
         let audit = try await redis.send("XLEN", "\(cli.prefix):{cfg}:audit").int
         for (path, expected) in cases {
+            let check = try await cli.run(["config", "check", path])
+            #expect(check.status == 64 && check.errors.contains(expected), "check \(path): \(check.status) \(check.errors)")
             let result = try await cli.run(["config", "import", path])
             #expect(result.status == 64, "\(path): \(result.status) \(result.errors)")
             #expect(result.errors.hasPrefix("error: ") && result.errors.contains(expected), "\(path): \(result.errors)")

@@ -44,18 +44,15 @@ public struct ConfigCommand: AsyncParsableCommand {
     private struct SettingsOnly: Decodable { var settings: Settings? }
 
     struct Check: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a configuration file offline (no Redis needed).")
+        static let configuration = CommandConfiguration(abstract: "Validate a configuration file offline, any form config export writes (no Redis needed).")
         @Argument var file: String
 
         func run() async throws {
             do {
-                let configuration = try ConfigCommand.decode(file)
-                let problems = configuration.problems
-                guard problems.isEmpty else {
-                    for problem in problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
-                    throw AdminExit.invalid
-                }
-                print("ok: \(configuration.pricing.models.count) models, \(configuration.tiers.count) tiers, \(configuration.organizations.count) organizations, \(configuration.workspaces.count) workspaces, \(configuration.keys.count) keys")
+                let file = try ConfigurationImport(path: self.file)
+                let plan = try await file.check(against: nil)
+                try? FileManager.default.removeItem(atPath: plan.removalFile)
+                print("ok: \(file.header.pricing.models.count) models, \(file.header.tiers.count) tiers, \(plan.customers[.organization] ?? 0) organizations, \(plan.customers[.workspace] ?? 0) workspaces, \(plan.customers[.key] ?? 0) keys")
             } catch let error as AdminError {
                 FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
                 throw error.exit

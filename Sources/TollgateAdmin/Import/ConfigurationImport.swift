@@ -97,8 +97,9 @@ struct ConfigurationImport {
     /// tier, its parent earlier in the file), and the order (kinds parents first, each kind's
     /// ids ascending, no id twice). Walks the stored ids alongside (both are in id order), noting
     /// the stored customers the file does not have. Writes nothing to Redis. Throws one
-    /// ``AdminError`` listing the problems (at most 20).
-    func check(against store: CustomerStore) async throws -> Plan {
+    /// ``AdminError`` listing the problems (at most 20). Without a store (`config check`,
+    /// offline) nothing is to be removed.
+    func check(against store: CustomerStore?) async throws -> Plan {
         let removalFile = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-import-\(getpid())-removals").path
         guard FileManager.default.createFile(atPath: removalFile, contents: nil), let removals = FileHandle(forWritingAtPath: removalFile) else {
             throw AdminError("cannot write the temporary file '\(removalFile)'", exit: AdminExit.failure)
@@ -175,14 +176,14 @@ struct ConfigurationImport {
 
     /// The stored ids of each kind, read a page at a time in id order.
     struct StoredIDs {
-        let store: CustomerStore
+        let store: CustomerStore?
         var page: [String] = []
         var position = 0
         var kind: CustomerKind?
         var after: String?
         var exhausted = false
 
-        init(store: CustomerStore) { self.store = store }
+        init(store: CustomerStore?) { self.store = store }
 
         /// Reports (to `remove`) the stored ids of `kind` before `id`, and steps past `id` itself.
         mutating func advance(_ kind: CustomerKind, past id: String, _ remove: (CustomerKind, String) throws -> Void) async throws {
@@ -206,7 +207,7 @@ struct ConfigurationImport {
                 self.kind = kind
             }
             if position == page.count {
-                guard !exhausted else { return nil }
+                guard !exhausted, let store else { return nil }
                 page = try await store.ids(of: kind, after: after, limit: CustomerStore.maximumPageSize)
                 position = 0
                 after = page.last
