@@ -79,9 +79,16 @@ struct DashboardPageTests {
                 #expect(Self.rows(response.text, table: "kinds").first == ["input", "6001", "2000", "92%"])
                 #expect(Self.element(response.text, id: "latency-p50") == "-")
             }
+            // Every organisation: read from the partitions' model roll-ups, not per organisation.
             try await client.execute(uri: "/model/test-model", method: .get, headers: DashboardFixture.headers(DashboardFixture.operatorSecret)) { response in
+                #expect(Self.element(response.text, id: "total-cost") == Money(nanos: acme + globex, currency: currency).decimalString)
+                #expect(Self.element(response.text, id: "total-requests") == "7")
+                // 1,000 + 3,001 + 2,000 + 10,000 + 500 + 1,500 + 1 input tokens over 7 requests, of 18,509 tokens.
+                #expect(Self.rows(response.text, table: "kinds").first == ["input", "18002", "2571", "97%"])
                 #expect(Self.element(response.text, id: "latency-p50") == "≤ 500 ms")
                 #expect(Self.rows(response.text, table: "latency") == [["0–50 ms", "1"], ["250–500 ms", "1"], ["500–1000 ms", "1"]])
+                #expect(Self.rows(response.text, table: "days").map { $0[1] } == ["7"])
+                #expect(!response.text.contains("data-table=\"organizations\""), "no per-organisation table without org=")
             }
         }
         try await fixture.cleanUp()

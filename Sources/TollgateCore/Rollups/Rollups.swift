@@ -145,11 +145,16 @@ public struct LatencyHistogram: Sendable, Hashable {
     /// The histograms among `HGETALL` fields of a roll-up, by model.
     public static func read(_ fields: [(String, Int64)]) -> [String: LatencyHistogram] {
         var result: [String: LatencyHistogram] = [:]
-        for (field, value) in fields where field.hasPrefix("@latency\t") {
-            let parts = field.split(separator: "\t", omittingEmptySubsequences: false)
-            guard parts.count == 3 else { continue }
-            guard let index = parts[2] == "inf" ? bounds.count : bounds.firstIndex(of: Int64(parts[2]) ?? -1) else { continue }
-            result[String(parts[1]), default: LatencyHistogram()].counts[index] += value
+        // Scanned as bytes, without splitting: String.hasPrefix compares by canonical
+        // equivalence and split allocates, which together cost more than the rest of reading
+        // a models hash of thousands of fields. `@latency\t<model>\t<bucket>`.
+        let prefix = "@latency\t".utf8
+        for (field, value) in fields where field.utf8.starts(with: prefix) {
+            let rest = field.utf8.dropFirst(prefix.count)
+            guard let tab = rest.firstIndex(of: UInt8(ascii: "\t")) else { continue }
+            let bucket = field[field.utf8.index(after: tab)...]
+            guard let index = bucket == "inf" ? bounds.count : bounds.firstIndex(of: Int64(bucket) ?? -1) else { continue }
+            result[String(field[rest.startIndex..<tab]), default: LatencyHistogram()].counts[index] += value
         }
         return result
     }

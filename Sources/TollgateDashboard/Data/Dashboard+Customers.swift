@@ -12,6 +12,18 @@ extension Dashboard {
         configuration.organizations.count
     }
 
+    /// How many organisations each tier has: counted once per customer load, so a page
+    /// that needs the tiers' timezones does not go over every organisation.
+    func organizationsPerTier(_ configuration: TollgateConfiguration) -> [String: Int] {
+        customers.organizationsPerTier ?? Self.organizationsPerTier(configuration)
+    }
+
+    static func organizationsPerTier(_ configuration: TollgateConfiguration) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for organization in configuration.organizations.values { counts[organization.tier, default: 0] += 1 }
+        return counts
+    }
+
     /// Every organisation with its workspaces and keys, in one pass over the configuration
     /// (`DashboardCustomers` keeps them per load).
     static func customerTrees(_ configuration: TollgateConfiguration) -> [String: CustomerTree] {

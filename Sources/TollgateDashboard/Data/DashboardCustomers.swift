@@ -13,7 +13,7 @@ final class DashboardCustomers: Service, Sendable {
     let interval: Duration
     let logger: Logger
     let currency: @Sendable () -> Currency
-    private let loaded = Mutex<(sequence: Int64, configuration: TollgateConfiguration, trees: [String: CustomerTree])?>(nil)
+    private let loaded = Mutex<(sequence: Int64, configuration: TollgateConfiguration, trees: [String: CustomerTree], tiers: [String: Int])?>(nil)
 
     init(store: CustomerStore, interval: Duration, logger: Logger, currency: @escaping @Sendable () -> Currency) {
         self.currency = currency
@@ -37,6 +37,11 @@ final class DashboardCustomers: Service, Sendable {
         loaded.withLock { $0?.trees[organization] }
     }
 
+    /// How many organisations each tier has, as last loaded (nil before the first load).
+    var organizationsPerTier: [String: Int]? {
+        loaded.withLock { $0?.tiers }
+    }
+
     /// Reloads if anything changed since the last load.
     func refresh() async {
         do {
@@ -46,7 +51,8 @@ final class DashboardCustomers: Service, Sendable {
             store.currency = currency()
             let customers = try await store.allCustomers(in: TollgateConfiguration())
             let trees = Dashboard.customerTrees(customers)
-            loaded.withLock { $0 = (sequence, customers, trees) }
+            let tiers = Dashboard.organizationsPerTier(customers)
+            loaded.withLock { $0 = (sequence, customers, trees, tiers) }
         } catch {
             logger.warning("dashboard customer reload failed", metadata: ["redis.error": "\(error)"])
         }

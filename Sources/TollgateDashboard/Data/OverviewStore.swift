@@ -47,7 +47,7 @@ struct OverviewStore: Sendable {
         }
         var replies = try await pipeline(commands).makeIterator()
         var overview = Overview()
-        var sources: [[Source]] = []
+        var chosen: [[Source]] = []
         for _ in partitions {
             var dayTotals: [String: UsageTotals] = [:]
             for label in days {
@@ -70,26 +70,66 @@ struct OverviewStore: Sendable {
                 overview.days[label, default: UsageTotals()].add(totals)
                 overview.total.add(totals)
             }
-            sources.append(partitionSources)
+            chosen.append(partitionSources)
         }
+        let sources = chosen
 
-        // Models: each partition's sources' model hashes.
-        var modelCommands: [RedisCommand] = []
-        for partition in partitions {
-            for source in sources[partition] {
-                modelCommands.append(.keyed("HGETALL", keys.overviewModels(partition: partition, period: source.period, label: source.label)))
+        // Models and the four rankings read the same sources independently: sent at once.
+        async let models = models(sources)
+        let rankings = try await withThrowingTaskGroup(of: (OverviewRanking, [Ranked]).self) { group in
+            for ranking in OverviewRanking.allCases { group.addTask { (ranking, try await ranked(ranking, sources: sources, top: top)) } }
+            var rankings: [OverviewRanking: [Ranked]] = [:]
+            for try await (ranking, rows) in group { rankings[ranking] = rows }
+            return rankings
+        }
+        overview.rankings = rankings
+        (overview.models, overview.latency) = try await models
+        return overview
+    }
+
+    /// Totals and latency by model: each partition's sources' model hashes.
+    private func models(_ sources: [[Source]]) async throws -> (totals: [String: UsageTotals], latency: [String: LatencyHistogram]) {
+        var commands: [RedisCommand] = []
+        for (partition, partitionSources) in sources.enumerated() {
+            for source in partitionSources {
+                commands.append(.keyed("HGETALL", keys.overviewModels(partition: partition, period: source.period, label: source.label)))
             }
         }
-        for reply in try await pipeline(modelCommands) {
+        var totals: [String: UsageTotals] = [:], latency: [String: LatencyHistogram] = [:]
+        for reply in try await pipeline(commands) {
             let fields = Self.fields(reply)
-            for (model, totals) in OverviewRollups.models(fields) { overview.models[model, default: UsageTotals()].add(totals) }
-            for (model, histogram) in LatencyHistogram.read(fields) { overview.latency[model, default: LatencyHistogram()].add(histogram) }
+            for (model, modelTotals) in OverviewRollups.models(fields) { totals[model, default: UsageTotals()].add(modelTotals) }
+            for (model, histogram) in LatencyHistogram.read(fields) { latency[model, default: LatencyHistogram()].add(histogram) }
         }
+        return (totals, latency)
+    }
 
-        for ranking in OverviewRanking.allCases {
-            overview.rankings[ranking] = try await ranked(ranking, sources: sources, top: top)
+    /// One model's totals by day label and its latency over the range, from every
+    /// partition's day models hash (`HMGET` of the model's fields): partitions × days reads.
+    func model(_ model: String, _ range: ReportRange) async throws -> (days: [String: UsageTotals], latency: LatencyHistogram) {
+        // The models hash's fields of this model: `<model>\t<metric>`, then its latency buckets.
+        let metricFields = OverviewRollups.metrics.map { "\(model)\t\($0)" }
+        let latencyFields = (LatencyHistogram.bounds.map(String.init) + ["inf"]).map { "@latency\t\(model)\t\($0)" }
+        let arguments = (metricFields + latencyFields).map { $0 as any RedisArgument }
+        var commands: [RedisCommand] = []
+        var labels: [String] = []
+        for partition in 0..<keys.partitions {
+            for label in range.dayLabels {
+                commands.append(RedisCommand("HMGET", [keys.overviewModels(partition: partition, period: .day, label: label) as any RedisArgument] + arguments, keyIndex: 1))
+                labels.append(label)
+            }
         }
-        return overview
+        var days: [String: UsageTotals] = [:]
+        var latency = LatencyHistogram()
+        for (label, reply) in zip(labels, try await pipeline(commands)) {
+            let values = (reply.array ?? []).map(\.int)
+            let totals = OverviewRollups.totals(fields: metricFields, values: Array(values.prefix(metricFields.count)))
+            if totals != UsageTotals() { days[label, default: UsageTotals()].add(totals) }
+            for (index, count) in values.dropFirst(metricFields.count).enumerated() where index < latency.counts.count {
+                latency.counts[index] += count ?? 0
+            }
+        }
+        return (days, latency)
     }
 
     /// The top members of a ranking over every partition, with their exact figures.

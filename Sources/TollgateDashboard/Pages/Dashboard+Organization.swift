@@ -12,9 +12,13 @@ extension Dashboard {
         let organization = configuration.organizations[id]!
         let zone = timezone(of: organization, in: configuration)
         let range = try range(request, timezone: zone)
-        let rows = try await store.rows([id], period: .day, labels: range.dayLabels)
         let lastDay = range.dayLabels.last ?? ""
-        let hours = try await store.rows([id], period: .hour, labels: (0..<24).map { lastDay + String($0).leftPadded(to: 2) })
+        // The four reads are independent: sent at once, they share round trips.
+        async let dayRows = store.rows([id], period: .day, labels: range.dayLabels)
+        async let hourRows = store.rows([id], period: .hour, labels: (0..<24).map { lastDay + String($0).leftPadded(to: 2) })
+        async let budgetsTable = budgetTable(organization, configuration, zone: zone)
+        async let alertsTable = alertTable(id, range: range, zone: zone)
+        let rows = try await dayRows, hours = try await hourRows
         let currency = configuration.settings.currency
         let path = "/org/\(HTML.query(id))"
         let total = rows.total
@@ -36,8 +40,7 @@ extension Dashboard {
                              return [Table.Cell(day, link: "\(path)?\(range.only(day).query)"), .number(totals.requests), .number(totals.usage.total),
                                      .money(money(totals.costNanos, configuration))]
                          }, note: "Days with usage; a day links to that day alone.")
-        let budgets = try await budgetTable(organization, configuration, zone: zone)
-        let alerts = try await alertTable(id, range: range, zone: zone)
+        let budgets = try await budgetsTable, alerts = try await alertsTable
         let byHour = Dictionary(grouping: hours, by: \.label).mapValues(\.total)
         let hourBars = (0..<24).map { hour in
             let cost = byHour[lastDay + String(hour).leftPadded(to: 2)]?.costNanos ?? 0

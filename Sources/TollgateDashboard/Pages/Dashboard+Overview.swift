@@ -6,7 +6,7 @@ extension Dashboard {
     /// The operators' timezone: the one most organisations' tiers use (UTC when none).
     func operatorTimezone(_ configuration: TollgateConfiguration) -> NamedTimeZone {
         var counts: [String: Int] = [:]
-        for id in organizationIDs(configuration) { counts[timezone(of: configuration.organizations[id]!, in: configuration).name, default: 0] += 1 }
+        for (tier, count) in organizationsPerTier(configuration) { counts[tierTimezone(tier, configuration).name, default: 0] += count }
         return NamedTimeZone(counts.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "UTC")
     }
 
@@ -25,7 +25,7 @@ extension Dashboard {
         let quotas = try await organizationQuotas(ranked.map(\.organization), configuration)
         let currency = configuration.settings.currency
         let total = overview.total
-        let mixed = organizationIDs(configuration).contains { timezone(of: configuration.organizations[$0]!, in: configuration).name != zone.name }
+        let mixed = organizationsPerTier(configuration).contains { $0.value > 0 && tierTimezone($0.key, configuration).name != zone.name }
 
         var organizationRows: [[Table.Cell]] = []
         for row in ranked {

@@ -83,7 +83,12 @@ public final class Dashboard: Sendable {
 
     /// The organisation's reporting timezone: its tier's.
     func timezone(of organization: Organization, in configuration: TollgateConfiguration) -> NamedTimeZone {
-        NamedTimeZone(configuration.tiers[organization.tier]?.timezone ?? "UTC")
+        tierTimezone(organization.tier, configuration)
+    }
+
+    /// A tier's reporting timezone (UTC for an unknown tier).
+    func tierTimezone(_ tier: String, _ configuration: TollgateConfiguration) -> NamedTimeZone {
+        NamedTimeZone(configuration.tiers[tier]?.timezone ?? "UTC")
     }
 
     func range(_ request: Request, timezone: NamedTimeZone) throws(DashboardError) -> ReportRange {
