@@ -44,7 +44,9 @@ def redis(*args):
 
 
 def ledger(org):
-    """Every ledger entry of the organisation: usage, cost, format, request id."""
+    """Every ledger entry of the organisation: usage, cost, format, request id. Read once no
+    hold is live: the gateway commits a call just after its answer has gone out."""
+    wait_for_holds()
     entries = []
     for key in redis("--scan", "--pattern", f"{PREFIX}:*:ledger").split():
         lines = redis("XRANGE", key, "-", "+").splitlines()

@@ -130,31 +130,19 @@ extension Gateway {
         var observed = ProxyUsageTracker(api: call.api)
         if let json = try? JSONValue.parse(body.readableBytesView) { observed.observeBody(json) }
         let tracker = observed
-        return Response(status: status, headers: headers, body: ResponseBody(contentLength: body.readableBytes) { writer in
-            // The answer goes out first; the commit follows without delaying it.
-            try? await writer.write(body)
-            await self.settleProxied(admitted, tracker: tracker)
-            try await writer.finish(nil)
-        })
+        // The journal holds the call's output before the answer goes out, so a gateway killed
+        // before the commit still bills it; the commit then runs without delaying the answer
+        // or the connection's next call.
+        journal?.relayed(call.requestID, output: billedUsage(admitted, tracker: tracker).usage.totalOutput)
+        await settlements.settle { await self.settleProxied(admitted, tracker: tracker) }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     /// Commits the provider's usage, or the gateway's own count when there is none (the
     /// ledger's usage format is then `counted`). Never throws: the answer is already out.
     func settleProxied(_ admitted: AdmittedCall, tracker: ProxyUsageTracker) async {
         let call = admitted.call
-        var usage: TokenUsage
-        var format = call.api.usageFormat
-        if let reported = tracker.usage, let (normalised, _) = try? ProviderUsage.normalise(reported, format: format) {
-            usage = normalised
-        } else {
-            usage = TokenUsage(input: admitted.tokens.prompt, output: admitted.tokens.text(tracker.relayedText))
-            format = .counted
-        }
-        if usage.total == 0 {
-            // A provider that reports nothing for a call it answered: bill the prompt.
-            usage = TokenUsage(input: admitted.tokens.prompt)
-            format = .counted
-        }
+        let (usage, format) = billedUsage(admitted, tracker: tracker)
         let elapsed = ContinuousClock.now - admitted.started
         let latency = elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
         let price = admitted.price
@@ -170,6 +158,25 @@ extension Gateway {
                 "proxy.api": "\(call.api.rawValue)", "proxy.request_id": "\(call.requestID)", "proxy.error": "\(error)",
             ])
         }
+    }
+
+    /// What a call that got an answer is billed: the provider's usage, or the gateway's own
+    /// count (prompt plus relayed output, `counted`) when there is none; never zero.
+    func billedUsage(_ admitted: AdmittedCall, tracker: ProxyUsageTracker) -> (usage: TokenUsage, format: UsageFormat) {
+        var usage: TokenUsage
+        var format = admitted.call.api.usageFormat
+        if let reported = tracker.usage, let (normalised, _) = try? ProviderUsage.normalise(reported, format: format) {
+            usage = normalised
+        } else {
+            usage = TokenUsage(input: admitted.tokens.prompt, output: admitted.tokens.text(tracker.relayedText))
+            format = .counted
+        }
+        if usage.total == 0 {
+            // A provider that reports nothing for a call it answered: bill the prompt.
+            usage = TokenUsage(input: admitted.tokens.prompt)
+            format = .counted
+        }
+        return (usage, format)
     }
 
     /// The call's commit as the spool (and the journal) keep it.

@@ -53,7 +53,9 @@ extension Gateway {
                 try? await writer.write(ByteBuffer(bytes: rest))
             }
         }
-        await settleProxied(admitted, tracker: tracker)
+        // The relayed output is in the journal: the stream ends without waiting for the commit.
+        let observed = tracker
+        await settlements.settle { await self.settleProxied(admitted, tracker: observed) }
         if clientGoneAt != nil {
             logger.info("client left mid-stream", metadata: ["proxy.request_id": "\(admitted.call.requestID)",
                                                              "proxy.usage": "\(tracker.usage == nil ? "counted" : "provider")"])

@@ -33,6 +33,8 @@ public final class Gateway: Sendable {
     let events: EventPublisher
     let refusals: RefusalCounter
     let upstreamClient: UpstreamClient
+    /// Proxied calls' commits, run after their answers have gone out.
+    let settlements = SettlementQueue()
     private let shuttingDown = Atomic<Bool>(false)
 
     /// - Parameters:
@@ -76,9 +78,11 @@ public final class Gateway: Sendable {
     }
 
     /// The background services of the node, to run alongside the HTTP server. The upstream
-    /// client comes first so that it stops last, after the server has drained.
+    /// client comes first so that it stops last, after the server has drained; the settlement
+    /// queue last, so that it stops first after the server, while Redis, the spool and its
+    /// replayer still run.
     public var services: [any Service] {
-        [upstreamClient, watcher, customerFeed, SpoolReplayer(gateway: self), events, refusals]
+        [upstreamClient, watcher, customerFeed, SpoolReplayer(gateway: self), events, refusals, settlements]
     }
 
     /// Runs after the others stop taking work on SIGTERM: reports "not ready" first, then
