@@ -4,7 +4,9 @@
 # (with its call journal and, as the journal's baseline, --no-call-journal) and LiteLLM's
 # proxy (pinned below, installed into its own venv, .tollgate/litellm-venv, not the test run's):
 #   - added latency at concurrency 1: a plain chat completion, p50 and p99, each target vs
-#     direct, the targets alternating call by call;
+#     direct, alternating call by call: the two gateways with direct, then LiteLLM with direct
+#     (LiteLLM's work after each answer would otherwise land on the calls that follow it), and
+#     all four in one rotation, as earlier runs measured;
 #   - streaming time to first byte added, the same way;
 #   - calls per second at concurrency 64 (wrk, Scripts/bench/proxy.lua) for each target;
 #   - limit overshoot under concurrency: 64 connections for 10 s against a 20,000 TPM limit
@@ -97,13 +99,23 @@ litellm="http://127.0.0.1:$litellm_port"
 for _ in $(seq 1 600); do curl -sf "$litellm/health/liveliness" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$litellm/health/liveliness" >/dev/null || { log "LiteLLM did not start:"; tail -20 "$work/litellm.log" >&2; exit 1; }
 
-log "concurrency 1: $calls plain and $calls streamed calls per target, alternating"
-python3 "$TOLLGATE_ROOT/Scripts/bench/proxy_latency.py" "$calls" "$token" "direct=$direct" "gateway=$gateway" "bare=$bare" \
-    "litellm=$litellm#$litellm_key" >"$work/latency.txt"
+# Each proxy against direct calls in its own rotation: LiteLLM keeps working after it has
+# answered (its logging and usage callbacks), and in one rotation with it the calls that follow
+# pay for that work. The one rotation of all four (the method of earlier runs) is printed too.
+log "concurrency 1: $calls plain and $calls streamed calls per target, alternating with direct calls: the gateways, then LiteLLM, then all four"
+latency() { python3 "$TOLLGATE_ROOT/Scripts/bench/proxy_latency.py" "$calls" "$token" "$@"; }
+latency "direct=$direct" "gateway=$gateway" "bare=$bare" >"$work/latency.txt"
+latency "direct=$direct" "litellm=$litellm#$litellm_key" >"$work/latency-litellm.txt"
+latency "direct=$direct" "gateway=$gateway" "bare=$bare" "litellm=$litellm#$litellm_key" >"$work/latency-all.txt"
 read -r _ d50 d99 dt50 dt99 < <(grep '^direct ' "$work/latency.txt")
 read -r _ g50 g99 gt50 gt99 < <(grep '^gateway ' "$work/latency.txt")
 read -r _ b50 b99 bt50 bt99 < <(grep '^bare ' "$work/latency.txt")
-read -r _ l50 l99 lt50 lt99 < <(grep '^litellm ' "$work/latency.txt")
+read -r _ ld50 _ ldt50 _ < <(grep '^direct ' "$work/latency-litellm.txt")
+read -r _ l50 l99 lt50 lt99 < <(grep '^litellm ' "$work/latency-litellm.txt")
+read -r _ ad50 _ adt50 _ < <(grep '^direct ' "$work/latency-all.txt")
+read -r _ ag50 _ agt50 _ < <(grep '^gateway ' "$work/latency-all.txt")
+read -r _ ab50 _ abt50 _ < <(grep '^bare ' "$work/latency-all.txt")
+read -r _ al50 _ alt50 _ < <(grep '^litellm ' "$work/latency-all.txt")
 
 wrk_run() {  # wrk_run URL TOKEN [KEY MODEL SECONDS]: "calls/s p50 p99 failures"
     local run_seconds="${5:-$seconds}"
@@ -148,17 +160,19 @@ added() { bc -l <<<"$1 - $2" | xargs printf '%.3f'; }
 echo
 echo "LiteLLM $LITELLM_VERSION (1 worker) vs Tollgate $(git rev-parse --short HEAD) ($bin), same mock upstream, one run"
 row "what" "direct" "gateway" "no journal" "litellm"
-row "c=1 plain call p50 ms" "$d50" "$g50" "$b50" "$l50"
+row "c=1 plain call p50 ms" "$d50/$ld50" "$g50" "$b50" "$l50"
 row "c=1 plain call p99 ms" "$d99" "$g99" "$b99" "$l99"
-row "  added p50 ms" "" "$(added "$g50" "$d50")" "$(added "$b50" "$d50")" "$(added "$l50" "$d50")"
-row "c=1 stream first byte p50 ms" "$dt50" "$gt50" "$bt50" "$lt50"
+row "  added p50 ms" "" "$(added "$g50" "$d50")" "$(added "$b50" "$d50")" "$(added "$l50" "$ld50")"
+row "c=1 stream first byte p50 ms" "$dt50/$ldt50" "$gt50" "$bt50" "$lt50"
 row "c=1 stream first byte p99 ms" "$dt99" "$gt99" "$bt99" "$lt99"
-row "  added p50 ms" "" "$(added "$gt50" "$dt50")" "$(added "$bt50" "$dt50")" "$(added "$lt50" "$dt50")"
+row "  added p50 ms" "" "$(added "$gt50" "$dt50")" "$(added "$bt50" "$dt50")" "$(added "$lt50" "$ldt50")"
+row "all four in one rotation: added p50 ms" "" "$(added "$ag50" "$ad50")" "$(added "$ab50" "$ad50")" "$(added "$al50" "$ad50")"
+row "  first byte added p50 ms" "" "$(added "$agt50" "$adt50")" "$(added "$abt50" "$adt50")" "$(added "$alt50" "$adt50")"
 row "c=64 calls/s (wrk)" "$drps" "$grps" "$brps" "$lrps"
 row "c=64 p50 / p99 ms" "$dp50/$dp99" "$gp50/$gp99" "$bp50/$bp99" "$lp50/$lp99"
 row "c=64 failures" "$dbad" "$gbad" "$bbad" "$lbad"
 echo "journal's cost at c=1: plain p50 +$(added "$g50" "$b50") ms, first byte p50 +$(added "$gt50" "$bt50") ms; at c=64 calls/s ratio $(bc -l <<<"$grps / $brps" | xargs printf '%.3f')"
-echo "ratios gateway / litellm: added latency p50 $(bc -l <<<"($g50 - $d50) / ($l50 - $d50)" | xargs printf '%.3f'), calls/s at c=64 $(bc -l <<<"$grps / $lrps" | xargs printf '%.1f')x"
+echo "ratios gateway / litellm: added latency p50 $(bc -l <<<"($g50 - $d50) / ($l50 - $ld50)" | xargs printf '%.3f'), calls/s at c=64 $(bc -l <<<"$grps / $lrps" | xargs printf '%.1f')x"
 echo "overshoot against 20,000 TPM: gateway billed $gtokens tokens in $gcalls calls ($(bc -l <<<"100 * $gtokens / 20000" | xargs printf '%.0f')% of the limit; refusals+errors $gtight)," \
     "litellm billed $ltokens tokens in $lcalls calls ($(bc -l <<<"100 * $ltokens / 20000" | xargs printf '%.0f')%; refusals+errors $ltight)"
 printf 'ledger entries written: %s\n' "$(redis-cli -p "$redis_port" --scan --pattern 'bench:*:ledger' | xargs -r -n1 redis-cli -p "$redis_port" XLEN | paste -sd+ | bc)"
