@@ -5,8 +5,8 @@
 # proxy (pinned below, installed into its own venv, .tollgate/litellm-venv, not the test run's):
 #   - added latency at concurrency 1: a plain chat completion, p50 and p99, each target vs
 #     direct, alternating call by call: the two gateways with direct, then LiteLLM with direct
-#     (LiteLLM's work after each answer would otherwise land on the calls that follow it), and
-#     all four in one rotation, as earlier runs measured;
+#     (LiteLLM slows the calls that follow its own), and all four in one rotation, as earlier
+#     runs measured;
 #   - streaming time to first byte added, the same way;
 #   - calls per second at concurrency 64 (wrk, Scripts/bench/proxy.lua) for each target;
 #   - limit overshoot under concurrency: 64 connections for 10 s against a 20,000 TPM limit
@@ -99,9 +99,10 @@ litellm="http://127.0.0.1:$litellm_port"
 for _ in $(seq 1 600); do curl -sf "$litellm/health/liveliness" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$litellm/health/liveliness" >/dev/null || { log "LiteLLM did not start:"; tail -20 "$work/litellm.log" >&2; exit 1; }
 
-# Each proxy against direct calls in its own rotation: LiteLLM keeps working after it has
-# answered (its logging and usage callbacks), and in one rotation with it the calls that follow
-# pay for that work. The one rotation of all four (the method of earlier runs) is printed too.
+# Each proxy against direct calls in its own rotation: in one rotation with LiteLLM, the calls
+# that follow a LiteLLM call are slower (its process is still busy after it has answered), and
+# the target placed closest behind it pays most. The rotation of all four (the method of
+# earlier runs) is printed too.
 log "concurrency 1: $calls plain and $calls streamed calls per target, alternating with direct calls: the gateways, then LiteLLM, then all four"
 latency() { python3 "$TOLLGATE_ROOT/Scripts/bench/proxy_latency.py" "$calls" "$token" "$@"; }
 latency "direct=$direct" "gateway=$gateway" "bare=$bare" >"$work/latency.txt"
