@@ -261,4 +261,65 @@ struct CustomerStoreTests {
         // New customers need the tiers the migration put in place.
         try await store.createOrganization(Organization(id: "new", tier: "free"), actor: "test")
     }
+
+    /// A burst of changes reaches the cache in a few reads: after a read the feed waits its
+    /// `readGap`, so the notices arriving meanwhile are read together. Counted on a server of
+    /// its own (INFO commandstats); bounded by the time the burst took over the gap, plus two.
+    @Test func aBurstOfChangesIsReadInAFewReads() async throws {
+        let server = try await RedisServer.start()
+        let client = server.client(connections: 2)
+        do {
+            let keys = KeyLayout(prefix: "burst")
+            try await ConfigurationStore(redis: client, keys: keys).update { configuration in
+                configuration.tiers = ["pro": Tier(name: "pro", limits: Limits(tpm: 1_000))]
+                return ConfigurationStore.Change(actor: "test", action: "tiers")
+            }
+            let store = try await CustomerStore.open(redis: client, keys: keys)
+            try await store.createOrganization(Organization(id: "acme", tier: "pro"), actor: "test")
+            let gap: Duration = .milliseconds(200)
+            let cache = CustomerCache(capacity: 100)
+            let feed = CustomerChangeFeed(store: store, cache: cache, subscriberConfiguration: server.configuration(), pollInterval: .seconds(60),
+                                          readGap: gap, logger: .quiet)
+            func reads() async throws -> Int {
+                let stats = try await client.send("INFO", "commandstats").string ?? ""
+                let line = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_xrange:") } ?? ""
+                return Int(line.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
+            }
+            /// Until the cache has applied `sequence` (5 s at most); whether it did.
+            func applied(_ sequence: Int64) async throws -> Bool {
+                let start = ContinuousClock.now
+                while ContinuousClock.now - start < .seconds(5) + schedulingSlack {
+                    if (cache.applied ?? 0) >= sequence { return true }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return false
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await feed.run() }
+                // Changes until one arrives by its notice (the subscription is in place; 50 at most).
+                var subscribed = false
+                for index in 0..<50 where !subscribed {
+                    try await store.updateOrganization("acme", actor: "test") { $0.name = "probe \(index)" }
+                    subscribed = try await applied(try await store.sequence())
+                }
+                #expect(subscribed)
+                try await Task.sleep(for: gap)
+                let before = try await reads()
+                let started = ContinuousClock.now
+                for index in 0..<100 { try await store.updateOrganization("acme", actor: "test") { $0.name = "burst \(index)" } }
+                #expect(try await applied(try await store.sequence()))
+                let took = ContinuousClock.now - started
+                let bound = Int(took / gap) + 2
+                #expect(try await reads() - before <= bound, "100 changes in \(took)")
+                group.cancelAll()
+            }
+        } catch {
+            await client.shutdown()
+            await server.stop()
+            throw error
+        }
+        await client.shutdown()
+        await server.stop()
+    }
+
 }
