@@ -170,6 +170,27 @@ struct EngineTests {
         try await fixture.cleanUp()
     }
 
+    @Test func lateSettlementsCorrectTheReservationsBucketInAnotherRingGroup() async throws {
+        // 20 s later is 10 buckets of 2 s: the reservations' slots are in another ring group
+        // (8 slots) than the current one, for every windowed level at once.
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 3_000))
+        _ = try #require(try await fixture.reserve("a", input: 1_000, output: 500).hold)
+        _ = try #require(try await fixture.reserve("b", input: 400, output: 100).hold)
+        let later = fixture.shifted(by: .seconds(20))
+        #expect(try await fixture.commit("a", TokenUsage(input: 800, output: 300), engine: later).settledHold)
+        #expect(try await fixture.release("b", engine: later) == .released(tokens: 500, cost: .usd("0.0006")))
+        let quota = try await fixture.quota(engine: later)
+        let windowed = quota.levels.filter(\.windowTracked)
+        #expect(!windowed.isEmpty)
+        for level in windowed {
+            #expect(level.windowTokens == 1_100 && level.windowRequests == 1, "\(level.level.scope)")
+        }
+        // The corrected bucket is what the window holds: 1,900 more fits now, one more token does not.
+        _ = try #require(try await fixture.reserve("c", input: 1_900, output: 0, engine: later).hold)
+        #expect(try await fixture.reserve("d", input: 1, output: 0, engine: later).refusal?.reason == .tpm)
+        try await fixture.cleanUp()
+    }
+
     @Test func holdsExpireOnlyWhenDueAndRefundOnce() async throws {
         let fixture = try await EngineFixture.make(holdSeconds: 30)
         _ = try #require(try await fixture.reserve("r1", input: 500, output: 500).hold)
