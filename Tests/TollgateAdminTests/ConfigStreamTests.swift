@@ -62,6 +62,15 @@ struct ConfigStreamTests {
         #expect(dryRun.contains("it would remove 1 organizations, 1 workspaces, 1 keys, 0 tokens"), "\(dryRun)")
         try await other.ok(["config", "import", file])
         #expect(try await other.ok(["config", "export", "--stream"]) == first)
+
+        // A file that gives a stored token's hash to a token of another id replaces it.
+        let tokenLine = try #require(first.split(separator: "\n").first { $0.hasPrefix("{\"token\":") })
+        let tokenID = try #require(tokenLine.firstMatch(of: /"id":"([^"]+)"/)?.1)
+        let renamed = first.replacingOccurrences(of: "\"id\":\"\(tokenID)\"", with: "\"id\":\"tok_renamed\"")
+        let renamedFile = file + ".renamed"
+        try renamed.write(toFile: renamedFile, atomically: true, encoding: .utf8)
+        try await other.ok(["config", "import", renamedFile])
+        #expect(try await other.ok(["config", "export", "--stream"]) == renamed)
         for prefix in [cli.prefix, other.prefix, third.prefix] { try await redis.deleteKeys(prefix: prefix + ":") }
         await redis.shutdown()
     }

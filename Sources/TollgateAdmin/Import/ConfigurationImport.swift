@@ -12,8 +12,8 @@ import TollgateRedis
 ///
 /// The import goes in three steps, so memory stays bounded by a batch for the streamed form:
 /// ``check(against:)`` reads everything and writes nothing (problems, and which stored customers
-/// the file does not have, listed in a temporary file); ``write(...)`` stores the document, then
-/// the customers in batches, then removes the ones listed.
+/// the file does not have, listed in a temporary file); ``write(...)`` stores the document,
+/// removes the tokens listed, stores the customers in batches, then removes the rest listed.
 struct ConfigurationImport {
     let path: String
     /// Settings, prices, tiers, dashboard and admin tokens: no customers.
@@ -239,17 +239,27 @@ struct ConfigurationImport {
         FileHandle.standardError.write(Data("configuration version \(version): \(action)\n".utf8))
         var writer = CustomerStore.BatchWriter(store: store, version: version)
         do {
+            // Tokens the file lacks go first: one of them may hold the hash a token in the file
+            // takes under another id. The rest go after the puts, so that an organisation or
+            // workspace going away never takes with it (for a moment) a child the file moves.
+            try await discard(plan, only: [.token], with: &writer)
             try await forEachCustomer { entity, _ in try await writer.put(entity) }
-            var removals = try LineReader(path: plan.removalFile)
-            while let line = try removals.next() {
-                guard let space = line.firstIndex(of: " "), let kind = CustomerKind(rawValue: String(line[..<space])) else { continue }
-                try await writer.discard(kind, String(line[line.index(after: space)...]))
-            }
+            try await discard(plan, only: [.organization, .workspace, .key], with: &writer)
             let removed = "{" + Self.order.map { "\"\($0.noun)s\":\(plan.removals[$0] ?? 0)" }.joined(separator: ",") + "}"
             try await writer.finish(actor: actor, action: action + " (customers)", reason: reason, new: "{\"stored\":\(counts),\"removed\":\(removed)}")
         } catch {
             throw Self.stopped(error, version: version, written: writer.written, plan: plan)
         }
+    }
+
+    /// Discards the stored customers of `kinds` that the plan's removal file lists.
+    func discard(_ plan: Plan, only kinds: Set<CustomerKind>, with writer: inout CustomerStore.BatchWriter) async throws {
+        var removals = try LineReader(path: plan.removalFile)
+        while let line = try removals.next() {
+            guard let space = line.firstIndex(of: " "), let kind = CustomerKind(rawValue: String(line[..<space])), kinds.contains(kind) else { continue }
+            try await writer.discard(kind, String(line[line.index(after: space)...]))
+        }
+        try await writer.flush()
     }
 
     static func checkPartitions(from stored: TollgateConfiguration, to imported: TollgateConfiguration, organizations: Int) throws {
