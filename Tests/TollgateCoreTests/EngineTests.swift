@@ -233,6 +233,26 @@ struct EngineTests {
         try await fixture.cleanUp()
     }
 
+    @Test func aUserIdWithAPipeNeverSharesAnotherUsersRingGroup() async throws {
+        // `u:alice|<g>` is the field of alice's ring group g; users `alice|<g>` must have fields
+        // of their own. One of the 16 is the group alice's window is writing now.
+        let fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 300))
+        let lookalikes = (0..<16).map { "alice|\($0)" }
+        _ = try #require(try await fixture.reserve("a1", input: 200, output: 0, user: "alice").hold)
+        for (index, user) in lookalikes.enumerated() {
+            _ = try #require(try await fixture.reserve("p\(index)", input: 250, output: 0, user: user).hold)
+        }
+        #expect(try await fixture.quota(user: "alice").level(.user).windowTokens == 200)
+        for user in lookalikes {
+            #expect(try await fixture.quota(user: user).level(.user).windowTokens == 250, "\(user)")
+        }
+        let refused = try #require(try await fixture.reserve("a2", input: 150, output: 0, user: "alice").refusal)
+        #expect(refused.reason == .userCap)
+        // The users behind the counters, without ring-group fields mistaken for users.
+        #expect(try await fixture.engine.users(organization: "acme").sorted() == (["alice"] + lookalikes).sorted())
+        try await fixture.cleanUp()
+    }
+
     @Test func theLedgerEntryCarriesTheWholeStory() async throws {
         let fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 5_000))
         _ = try await fixture.engine.reserve(

@@ -33,8 +33,26 @@ public struct LevelPlan: Sendable, Hashable {
         case .organization: "o"
         case .workspace: "w:\(id)"
         case .key: "k:\(id)"
-        case .user: "u:\(id)"
+        case .user: Self.userFieldPrefix + Self.userFieldID(id)
         }
+    }
+
+    static let userFieldPrefix = "u:"
+
+    /// A user id as it is written in a field name: `|` (which starts a ring group's suffix,
+    /// `<subject>|<g>`) becomes U+001F, which no user id can hold (control characters are
+    /// refused), so user `a|0` never shares a field with ring group 0 of user `a`. Ids without
+    /// `|` are written as they are.
+    static func userFieldID(_ id: String) -> String {
+        id.contains("|") ? id.replacingOccurrences(of: "|", with: "\u{1F}") : id
+    }
+
+    /// The user id of a state-hash field, or nil for a field that is not a user's subject
+    /// (another level's, or a ring group `u:<id>|<g>`).
+    static func user(ofField field: String) -> String? {
+        guard field.hasPrefix(userFieldPrefix), !field.contains("|") else { return nil }
+        let id = field.dropFirst(userFieldPrefix.count)
+        return id.contains("\u{1F}") ? id.replacingOccurrences(of: "\u{1F}", with: "|") : String(id)
     }
 }
 

@@ -235,7 +235,7 @@ public struct QuotaEngine: Sendable {
             cursor = next
             for index in stride(from: 0, to: items.count, by: 2) {
                 guard let field = items[index].string else { throw .unexpected(reply, "HSCAN") }
-                users.append(String(field.dropFirst(2)))
+                if let user = LevelPlan.user(ofField: field) { users.append(user) }
             }
         } while cursor != "0" && users.count < limit
         return Array(users.prefix(limit))
