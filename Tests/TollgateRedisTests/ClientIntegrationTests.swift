@@ -268,23 +268,6 @@ struct ClientIntegrationTests {
         await publisher.shutdown()
         await server.stop()
     }
-
-    @Test func subscriberBufferingOneKeepsOnlyTheNewestMessage() async throws {
-        let server = try await RedisServer.start()
-        let publisher = server.client(timeout: .seconds(2))
-        let subscriber = RedisSubscriber(configuration: server.configuration(timeout: .seconds(2)), channels: ["news"], buffered: 1, logger: .quiet)
-        var events = subscriber.events.makeAsyncIterator()
-        #expect(await events.next() == .subscribed)
-        for index in 1...50 { _ = try await publisher.send("PUBLISH", "news", "\(index)") }
-        // Nobody reads meanwhile: the 50 messages collapse into the newest one.
-        try await Task.sleep(for: schedulingSlack)
-        #expect(await events.next() == .message(channel: "news", payload: Array("50".utf8)))
-        _ = try await publisher.send("PUBLISH", "news", "51")
-        #expect(await events.next() == .message(channel: "news", payload: Array("51".utf8)))
-        await subscriber.shutdown()
-        await publisher.shutdown()
-        await server.stop()
-    }
 }
 
 /// Retries `condition` for up to `timeout`, then fails.

@@ -63,8 +63,7 @@ public final class CustomerChangeFeed: Service, Sendable {
     public var isStarted: Bool { position.withLock { $0.started } }
 
     public func run() async throws {
-        await followNotices(on: store.keys.customerChannel, subscriberConfiguration: subscriberConfiguration, pollInterval: pollInterval,
-                            noticeGap: readGap, logger: logger) {
+        await followNotices(on: store.keys.customerChannel, subscriberConfiguration: subscriberConfiguration, pollInterval: pollInterval, logger: logger) {
             await self.poll()
             if self.readGap > .zero { try? await Task.sleep(for: self.readGap) }
         }

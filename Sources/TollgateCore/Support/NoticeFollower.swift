@@ -7,22 +7,14 @@ import TollgateRedis
 /// and at least every `pollInterval`, so a lost notice costs at most one interval. Runs are one
 /// at a time; triggers that arrive during a run collapse into one more run. Returns when
 /// cancelled or on graceful shutdown.
-///
-/// With a `noticeGap`, a notice is taken at once but the next one no sooner than this later:
-/// the notices that arrive meanwhile collapse into one (the subscriber keeps only the newest),
-/// so a stream of 1,000 notices a second wakes this process's tasks once per gap, not once
-/// per notice.
-func followNotices(on channel: String, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, noticeGap: Duration = .zero,
-                   logger: Logger, refresh: @escaping @Sendable () async -> Void) async {
-    let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [channel], buffered: noticeGap > .zero ? 1 : 1024, logger: logger)
+func followNotices(on channel: String, subscriberConfiguration: RedisConfiguration, pollInterval: Duration, logger: Logger,
+                   refresh: @escaping @Sendable () async -> Void) async {
+    let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [channel], logger: logger)
     let (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     await withGracefulShutdownHandler {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in subscriber.events {
-                    trigger.yield()
-                    if noticeGap > .zero { try? await Task.sleep(for: noticeGap) }
-                }
+                for await _ in subscriber.events { trigger.yield() }
             }
             group.addTask {
                 while !Task.isCancelled {

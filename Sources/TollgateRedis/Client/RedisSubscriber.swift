@@ -10,15 +10,13 @@ public enum SubscriptionEvent: Sendable, Equatable {
 }
 
 /// A dedicated connection in subscriber mode, resubscribing after every reconnection.
-/// Events wait in a buffer that keeps the newest `buffered`: a listener that only needs to know
-/// that something happened passes 1, so a burst of messages while it is busy costs one wake-up.
 public final class RedisSubscriber: Sendable {
     private let connection: RedisConnection
     public let events: AsyncStream<SubscriptionEvent>
     private let continuation: AsyncStream<SubscriptionEvent>.Continuation
 
-    public init(configuration: RedisConfiguration, channels: [String], buffered: Int = 1024, logger: Logger) {
-        let (events, continuation) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(max(1, buffered)))
+    public init(configuration: RedisConfiguration, channels: [String], logger: Logger) {
+        let (events, continuation) = AsyncStream.makeStream(of: SubscriptionEvent.self, bufferingPolicy: .bufferingNewest(1024))
         self.events = events
         self.continuation = continuation
         var configuration = configuration
