@@ -13,6 +13,7 @@
 # Usage: Scripts/bench-customers.sh [organizations] [seconds-per-run]   (default 1000000 10)
 #        TOLLGATE_BIN_DIR=.build/release   binaries already built
 #        TOLLGATE_BENCH_RDB_DIR=DIR        keep/reuse the loaded store (see start_customers_redis)
+#        TOLLGATE_BENCH_COMPARE="DIR..."   only reserve under churn, per gateway build (see below)
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
@@ -37,11 +38,61 @@ printf 'redis used_memory for %s customers: %s MB (%s bytes per organization+wor
 
 serve() {  # serve NAME URL [FLAG...]: starts a gateway, prints "pid port"
     local port; port="$(free_port)"
-    "$bin/tollgate" serve --redis "$2" --prefix bench --port "$port" --node "$1" --spool "$work/spool-$1.jsonl" --log-level error "${@:3}" &
+    "${gateway_bin:-$bin}/tollgate" serve --redis "$2" --prefix bench --port "$port" --node "$1" --spool "$work/spool-$1.jsonl" --log-level error "${@:3}" &
     local pid=$!; track_pid "$pid"
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     echo "$pid $port"
 }
+"$bin/tollgate-bench" gateway-load --setup-redis "$big" --prefix other >/dev/null
+"$bin/tollgate-bench" customers --action load --url "$big" --prefix other --count 1000 --concurrency 2 >/dev/null
+ticks="$(getconf CLK_TCK)"
+redis_pid="$(redis-cli -p "$big_port" info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ {n += $2} END {print n + 0}'; }  # all threads' context switches
+xrange_calls() { redis-cli -p "$big_port" info commandstats | awk -F'[:=,]' '/^cmdstat_xrange:/ {print $3}'; }
+reserve_run() {  # reserve_run LABEL GATEWAY-URL GATEWAY-PID [CHURN-PREFIX CHURN-COUNT]
+    local label="$1" url="$2" pid="$3" churn="" started gateway0 redis0 xrange0 switches0 wall churn_cpu=0
+    shift 2
+    started="$(date +%s.%N)"; gateway0="$(cpu_ticks "$pid")"; redis0="$(cpu_ticks "$redis_pid")"; xrange0="$(xrange_calls)"; switches0="$(switches "$pid")"
+    if [ $# -eq 3 ]; then
+        /usr/bin/time -f '%U %S' -o "$work/churn-time" "$bin/tollgate-bench" customers --action churn --url "$big" --prefix "$2" --count "$3" \
+            --rate 1000 --concurrency 32 --seconds "$((seconds + 2))" >"$work/churn-out" &
+        churn=$!; track_pid "$churn"
+        sleep 1
+    fi
+    "$bin/tollgate-bench" gateway-load --urls "$url" --mode reserve --concurrency 16 --keys 1000 --seconds "$seconds" --label "$label" | tail -1
+    if [ -n "$churn" ]; then
+        wait "$churn"; cat "$work/churn-out"
+        churn_cpu="$(awk '{print $1 + $2}' "$work/churn-time")"
+    fi
+    wall="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {print e - s}')"
+    awk -v l="$label" -v w="$wall" -v t="$ticks" -v g="$(( $(cpu_ticks "$pid") - gateway0 ))" -v r="$(( $(cpu_ticks "$redis_pid") - redis0 ))" \
+        -v c="$churn_cpu" -v x="$(( ${xrange0:-0} > 0 ? $(xrange_calls) - xrange0 : 0 ))" -v z="$(( $(switches "$pid") - switches0 ))" \
+        'BEGIN {printf "cpu %s wall_s=%.1f gateway_cores=%.2f redis_cores=%.2f churn_cores=%.2f feed_xrange_per_s=%.0f gateway_switches_per_s=%.0f\n", l, w, g / t / w, r / t / w, c / w, x / w, z / w}'
+}
+# TOLLGATE_BENCH_COMPARE="DIR..." (directories holding a `tollgate` build each): only the
+# reserve-under-churn runs, for each build in turn (two gateways of it on the big Redis, A
+# measured, B following the same changes), twice over, then stop.
+if [ -n "${TOLLGATE_BENCH_COMPARE:-}" ]; then
+    for round in 1 2; do
+        for gateway_bin in $TOLLGATE_BENCH_COMPARE; do
+            name="$(basename "$gateway_bin")-$round"
+            read -r big_a_pid big_a_port < <(serve "$name-a" "$big")
+            read -r big_b_pid big_b_port < <(serve "$name-b" "$big")
+            track_pid "$big_a_pid"; track_pid "$big_b_pid"
+            a="http://127.0.0.1:$big_a_port"
+            log "build $gateway_bin, round $round"
+            "$bin/tollgate-bench" gateway-load --urls "$a" --mode reserve --concurrency 16 --keys 1000 --seconds 3 >/dev/null
+            reserve_run "$name-idle" "$a" "$big_a_pid"
+            reserve_run "$name-churn-followed" "$a" "$big_a_pid" bench "$organizations"
+            reserve_run "$name-churn-elsewhere" "$a" "$big_a_pid" other 1000
+            reserve_run "$name-idle-again" "$a" "$big_a_pid"
+            kill "$big_a_pid" "$big_b_pid"
+            while kill -0 "$big_a_pid" 2>/dev/null || kill -0 "$big_b_pid" 2>/dev/null; do sleep 0.1; done
+        done
+    done
+    exit 0
+fi
 read -r big_a_pid big_a_port < <(serve big-a "$big")
 read -r big_b_pid big_b_port < <(serve big-b "$big")
 read -r small_pid small_port_http < <(serve small "$small")
@@ -70,32 +121,6 @@ log "reserve through a gateway: idle, then while 1,000 customer changes a second
 # (XRANGE calls). The churn runs twice: on the gateway's own customers (it follows every
 # change), and on 1,000 organisations under another prefix in the same Redis (the same Redis and
 # generator work; the gateway follows none of it), to tell CPU contention from gateway work.
-"$bin/tollgate-bench" gateway-load --setup-redis "$big" --prefix other >/dev/null
-"$bin/tollgate-bench" customers --action load --url "$big" --prefix other --count 1000 --concurrency 2 >/dev/null
-ticks="$(getconf CLK_TCK)"
-redis_pid="$(redis-cli -p "$big_port" info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-xrange_calls() { redis-cli -p "$big_port" info commandstats | awk -F'[:=,]' '/^cmdstat_xrange:/ {print $3}'; }
-reserve_run() {  # reserve_run LABEL GATEWAY-URL GATEWAY-PID [CHURN-PREFIX CHURN-COUNT]
-    local label="$1" url="$2" pid="$3" churn="" started gateway0 redis0 xrange0 wall churn_cpu=0
-    shift 2
-    started="$(date +%s.%N)"; gateway0="$(cpu_ticks "$pid")"; redis0="$(cpu_ticks "$redis_pid")"; xrange0="$(xrange_calls)"
-    if [ $# -eq 3 ]; then
-        /usr/bin/time -f '%U %S' -o "$work/churn-time" "$bin/tollgate-bench" customers --action churn --url "$big" --prefix "$2" --count "$3" \
-            --rate 1000 --concurrency 32 --seconds "$((seconds + 2))" >"$work/churn-out" &
-        churn=$!; track_pid "$churn"
-        sleep 1
-    fi
-    "$bin/tollgate-bench" gateway-load --urls "$url" --mode reserve --concurrency 16 --keys 1000 --seconds "$seconds" --label "$label" | tail -1
-    if [ -n "$churn" ]; then
-        wait "$churn"; cat "$work/churn-out"
-        churn_cpu="$(awk '{print $1 + $2}' "$work/churn-time")"
-    fi
-    wall="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {print e - s}')"
-    awk -v l="$label" -v w="$wall" -v t="$ticks" -v g="$(( $(cpu_ticks "$pid") - gateway0 ))" -v r="$(( $(cpu_ticks "$redis_pid") - redis0 ))" \
-        -v c="$churn_cpu" -v x="$(( ${xrange0:-0} > 0 ? $(xrange_calls) - xrange0 : 0 ))" \
-        'BEGIN {printf "cpu %s wall_s=%.1f gateway_cores=%.2f redis_cores=%.2f churn_cores=%.2f feed_xrange_per_s=%.0f\n", l, w, g / t / w, r / t / w, c / w, x / w}'
-}
 reserve_run reserve-idle "$a" "$big_a_pid"
 reserve_run reserve-churn-followed "$a" "$big_a_pid" bench "$organizations"
 reserve_run reserve-churn-elsewhere "$a" "$big_a_pid" other 1000
