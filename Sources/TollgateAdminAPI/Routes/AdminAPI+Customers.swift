@@ -28,9 +28,11 @@ extension AdminAPI {
         try body.strings("allowed_models", maximumCount: 1_000)
     }
 
-    /// Runs a store call, mapping its refusals: an id taken or a concurrent change is 409; an
-    /// unknown entity, or an unknown tier or parent named in the body, 404 (the body is well
-    /// formed; what it names does not exist); anything else the store refuses, 422.
+    /// Runs a store call, mapping its refusals: an id taken, a concurrent change, or a tier the
+    /// body names that does not exist (the change would leave the configuration inconsistent)
+    /// is 409; an unknown entity, or an unknown parent named in a create's body, 404 (the body
+    /// is well formed; what it names does not exist); anything else the store refuses, 422.
+    /// An unknown tier is not 404: a PATCH naming one would read as "this organisation is gone".
     @discardableResult
     func customers<Result>(_ body: () async throws -> Result) async throws -> Result {
         do {
@@ -38,7 +40,8 @@ extension AdminAPI {
         } catch let error as CustomerStoreError {
             switch error.code {
             case .alreadyExists, .conflict: throw APIError(.conflict, "conflict", error.message)
-            case .notFound, .unknownTier: throw APIError(.notFound, "not_found", error.message)
+            case .unknownTier: throw APIError(.conflict, "unknown_tier", error.message, field: "tier")
+            case .notFound: throw APIError(.notFound, "not_found", error.message)
             default: throw APIError(.unprocessableContent, "invalid_request", error.message)
             }
         }
