@@ -28,7 +28,7 @@ struct Table: Sendable {
     func html(csvLink: String) -> String {
         var out = "<section id=\"\(id)\"><h2>\(HTML.escape(title))</h2>"
         if !note.isEmpty { out += "<p class=\"note\">\(HTML.escape(note))</p>" }
-        out += "<p class=\"csv\"><a class=\"csv-link\" data-table=\"\(id)\" href=\"\(HTML.escape(csvLink))\">Download CSV (\(rows.count) rows)</a></p>"
+        out += "<p class=\"csv\"><a class=\"csv-link\" data-table=\"\(id)\" href=\"\(HTML.escape(csvLink))\">Download CSV (\(rows.count) \(rows.count == 1 ? "row" : "rows"))</a></p>"
         out += "<table class=\"data\" data-table=\"\(id)\"><thead><tr>"
         for column in columns { out += "<th>\(HTML.escape(column))</th>" }
         out += "</tr></thead><tbody>"
