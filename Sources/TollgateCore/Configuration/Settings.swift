@@ -18,15 +18,30 @@ public struct Settings: Sendable, Hashable, Codable {
     /// calls per second × idempotency seconds / (partitions × 100). See Docs/capacity notes in
     /// configuration.md.
     public var idempotencyBuckets: Int
+    /// The layout the engine writes each subject's counters in; every version reads both. A
+    /// settings document that does not name one was written before layout 2 existed and means
+    /// layout 1, the one gateways of earlier versions understand: switch to 2 once every
+    /// gateway, monitor and CLI runs a version that reads it (Docs/lua-scripts.md).
+    public var stateLayout: StateLayout
+
+    /// How subject headers are stored in the state hash (Docs/lua-scripts.md, "Records").
+    public enum StateLayout: Int, Sendable, Hashable, Codable, CaseIterable {
+        /// The newest bucket's counts in its ring slot: what versions before 2026-11-30 write and read.
+        case ringSlot = 1
+        /// The newest bucket's counts in the subject header: a call within the bucket already
+        /// started reads and writes no ring group.
+        case header = 2
+    }
 
     public init(currency: Currency = .usd, partitions: Int = 16, windowSeconds: Int = 60, bucketMilliseconds: Int = 2_000, idempotencyHours: Int = 24,
-                idempotencyBuckets: Int = 16_384) {
+                idempotencyBuckets: Int = 16_384, stateLayout: StateLayout = .header) {
         self.currency = currency
         self.partitions = partitions
         self.windowSeconds = windowSeconds
         self.bucketMilliseconds = bucketMilliseconds
         self.idempotencyHours = idempotencyHours
         self.idempotencyBuckets = idempotencyBuckets
+        self.stateLayout = stateLayout
     }
 
     public var idempotencyMilliseconds: Int64 { Int64(idempotencyHours) * 3_600_000 }
@@ -53,6 +68,7 @@ public struct Settings: Sendable, Hashable, Codable {
         case bucketMilliseconds = "bucket_milliseconds"
         case idempotencyHours = "idempotency_hours"
         case idempotencyBuckets = "idempotency_buckets"
+        case stateLayout = "state_layout"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -64,6 +80,8 @@ public struct Settings: Sendable, Hashable, Codable {
             windowSeconds: try container.decodeIfPresent(Int.self, forKey: .windowSeconds) ?? defaults.windowSeconds,
             bucketMilliseconds: try container.decodeIfPresent(Int.self, forKey: .bucketMilliseconds) ?? defaults.bucketMilliseconds,
             idempotencyHours: try container.decodeIfPresent(Int.self, forKey: .idempotencyHours) ?? defaults.idempotencyHours,
-            idempotencyBuckets: try container.decodeIfPresent(Int.self, forKey: .idempotencyBuckets) ?? defaults.idempotencyBuckets)
+            idempotencyBuckets: try container.decodeIfPresent(Int.self, forKey: .idempotencyBuckets) ?? defaults.idempotencyBuckets,
+            // Absent: a document from before layout 2, read by gateways that write layout 1.
+            stateLayout: try container.decodeIfPresent(StateLayout.self, forKey: .stateLayout) ?? .ringSlot)
     }
 }

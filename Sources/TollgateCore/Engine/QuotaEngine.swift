@@ -129,7 +129,7 @@ public struct QuotaEngine: Sendable {
             Self.columns(price: price, user: request.user, feature: request.feature, session: request.session, experiment: request.experiment, plan: plan),
         ]
         arguments += plan.levels.map { $0.field as any RedisArgument }
-        arguments.append(numbers.bytes)
+        arguments.append(sealed(numbers, settings: settings))
         return command(scripts.reserve, keys: [keys.state(organization: organization), keys.holds(organization: organization)]
             + slices(organization: organization, field: field, clientSlice: slice, settings: settings), arguments)
     }
@@ -185,7 +185,7 @@ public struct QuotaEngine: Sendable {
             request.kind.rawValue, request.requestID, organization, request.format?.rawValue ?? "", columns,
         ]
         arguments += levels.map { ($0.scope == .user && $0.id.isEmpty ? "" : $0.field) as any RedisArgument }
-        arguments.append(numbers.bytes)
+        arguments.append(sealed(numbers, settings: settings))
         return command(scripts.settle, keys: [
             keys.state(organization: organization), keys.holds(organization: organization), keys.ledger(organization: organization),
             keys.request(organization: organization, id: request.requestID),
@@ -203,7 +203,7 @@ public struct QuotaEngine: Sendable {
         let reply = try await run(command(scripts.release, keys: [
             keys.state(organization: organization), keys.holds(organization: organization), keys.request(organization: organization, id: requestID),
         ] + slices(organization: organization, field: field, clientSlice: slice, settings: settings), [
-            field, keys.holdMember(organization: organization, id: requestID), keys.holdField(id: requestID), mode.rawValue, numbers.bytes,
+            field, keys.holdMember(organization: organization, id: requestID), keys.holdField(id: requestID), mode.rawValue, sealed(numbers, settings: settings),
         ]))
         return try decodeRelease(reply, settings: settings)
     }
@@ -218,7 +218,7 @@ public struct QuotaEngine: Sendable {
     public func quota(organization: String, levels: [LevelPlan], timezone: TimeZone, settings: Settings) async throws(EngineError) -> QuotaSnapshot {
         let numbers = commonNumbers(timezoneOffsetMillis: Int64(timezone.secondsFromGMT()) * 1_000, settings: settings)
         var arguments = levels.map { $0.field as any RedisArgument }
-        arguments.append(numbers.bytes)
+        arguments.append(sealed(numbers, settings: settings))
         let reply = try await run(command(scripts.quota, keys: [keys.state(organization: organization)], arguments))
         return try decodeQuota(reply, levels: levels, timezone: timezone, settings: settings)
     }
@@ -251,7 +251,7 @@ public struct QuotaEngine: Sendable {
                              settings: Settings) async throws(EngineError) -> (before: Money, after: Money) {
         let numbers = commonNumbers(timezoneOffsetMillis: Int64(timezone.secondsFromGMT()) * 1_000, settings: settings)
         let reply = try await run(command(scripts.adjust, keys: [keys.state(organization: organization)], [
-            level.field, period.rawValue, amount == nil ? "reset" : "credit", String(amount?.nanos ?? 0), numbers.bytes,
+            level.field, period.rawValue, amount == nil ? "reset" : "credit", String(amount?.nanos ?? 0), sealed(numbers, settings: settings),
         ]))
         var reader = try ReplyReader(reply, script: "adjust")
         let before = try reader.int(), after = try reader.int()
@@ -310,6 +310,17 @@ public struct QuotaEngine: Sendable {
             }
         }
         return numbers
+    }
+
+    /// The packed numbers with the ``ScriptContract/Trailer`` slots after them: what a script takes.
+    func sealed(_ numbers: PackedNumbers, settings: Settings) -> [UInt8] {
+        var numbers = numbers
+        numbers.append(ScriptContract.Trailer.self) { slot in
+            switch slot {
+            case .stateLayout: Int64(settings.stateLayout.rawValue)
+            }
+        }
+        return numbers.bytes
     }
 
     /// The idempotency slice the caller's clock is in (the scripts go by Redis' clock and take

@@ -23,7 +23,9 @@ public struct QuotaScripts: Sendable {
 
     static let functions = ["reserve", "settle", "release", "quota", "adjust"]
 
-    public static func load() throws(ScriptLoadingError) -> QuotaScripts {
+    /// The library built from the package's scripts, or from `source` (the text of a script by
+    /// name: tests load an earlier version's scripts with it).
+    public static func load(source: (String) throws(ScriptLoadingError) -> String = source) throws(ScriptLoadingError) -> QuotaScripts {
         // The scripts' helpers read KEYS and ARGV: each function sets them on entry.
         var code = ScriptContract.luaPrelude + "local KEYS, ARGV\n" + ScriptContract.expand(try source("common")) + "\n"
         for name in functions {

@@ -24,6 +24,15 @@ public enum ScriptContract {
         case levelCount
     }
 
+    /// Slots after everything else in every script's numbers (after the levels, where a script
+    /// has them), counted from the end (`a[#a - T_STATE_LAYOUT]`). Last, so that the library of
+    /// an earlier version, which reads only the slots it knows, takes the same numbers: a gateway
+    /// can be checked against it (StateLayoutTests).
+    public enum Trailer: String, CaseIterable, Sendable {
+        /// The subject header layout a call writes (``Settings/StateLayout``); both are read.
+        case stateLayout
+    }
+
     /// One level's limits, in order, after a script's `levelCount` (-1: no limit).
     public enum Level: String, CaseIterable, Sendable {
         case tpm, rpm, dayBudgetUnits, dayBudgetNanos, monthBudgetUnits, monthBudgetNanos, dayTokens, monthTokens
@@ -38,13 +47,18 @@ public enum ScriptContract {
         case tokensMonthly = "tokens_monthly"
     }
 
-    /// A subject's header (a field of the state hash), as `struct` packs it. `window` is K
-    /// when the subject keeps a window (its ring lives in group fields), 0 when it keeps none.
-    public static let subjectHeader: [(name: String, code: String)] = [
+    /// A subject's header (a field of the state hash) in state layout 1, as `struct` packs it.
+    /// `window` is K when the subject keeps a window (its ring lives in group fields), 0 when it
+    /// keeps none. In layout 1 the newest bucket's counts live in its ring slot.
+    public static let subjectHeaderLayout1: [(name: String, code: String)] = [
         ("window", "B"), ("newest", "d"), ("windowTokens", "d"), ("windowRequests", "I4"),
         ("day", "I4"), ("daySpentU", "d"), ("daySpentN", "I4"), ("dayHeldU", "d"), ("dayHeldN", "I4"), ("dayTokens", "d"),
         ("month", "I4"), ("monthSpentU", "d"), ("monthSpentN", "I4"), ("monthHeldU", "d"), ("monthHeldN", "I4"), ("monthTokens", "d"),
     ]
+
+    /// The header in state layout 2: layout 1 followed by the newest bucket's counts, so a call
+    /// within the bucket already started reads and writes no ring group.
+    public static let subjectHeader = subjectHeaderLayout1 + [("newestTokens", "I4"), ("newestRequests", "I4")]
 
     /// A live hold (field `h:<request id>` of the state hash), then the subject fields
     /// comma-separated, `\n` and the attribution columns.
@@ -92,13 +106,17 @@ public enum ScriptContract {
         indices(Reserve.allCases.map(\.rawValue), "RN_", from: Common.allCases.count + 1)
         indices(Settle.allCases.map(\.rawValue), "SN_", from: Common.allCases.count + 1)
         indices(Level.allCases.map(\.rawValue), "L_", from: 1)
+        indices(Trailer.allCases.reversed().map(\.rawValue), "T_", from: 0)
         constants["LEVEL_SIZE"] = String(Level.allCases.count)
         for kind in LimitKind.allCases { text("LIMIT_" + luaName("\(kind)"), kind.rawValue) }
         indices(subjectHeader.map(\.name), "S_", from: 1)
+        func size(_ fields: [(name: String, code: String)]) -> String {
+            String(fields.reduce(0) { size, field in size + (field.code == "B" ? 1 : field.code == "d" ? 8 : Int(field.code.dropFirst()) ?? 0) })
+        }
         text("SUBJECT_FORMAT", "<" + subjectHeader.map(\.code).joined())
-        constants["SUBJECT_SIZE"] = String(subjectHeader.reduce(0) { size, field in
-            size + (field.code == "B" ? 1 : field.code == "d" ? 8 : Int(field.code.dropFirst()) ?? 0)
-        })
+        constants["SUBJECT_SIZE"] = size(subjectHeader)
+        text("SUBJECT_FORMAT_1", "<" + subjectHeaderLayout1.map(\.code).joined())
+        constants["SUBJECT_SIZE_1"] = size(subjectHeaderLayout1)
         indices(holdRecord.map(\.name), "H_", from: 1)
         text("HOLD_FORMAT", "<" + holdRecord.map(\.code).joined())
         indices(outcomeRecord.map(\.name), "O_", from: 1)

@@ -15,10 +15,15 @@
 -- The organisation's state hash (KEYS[1]) holds, per subject ('o', 'w:<id>', 'k:<id>',
 -- 'u:<id>'):
 --   <subject>      the header, SUBJECT_FORMAT (S_* fields): window size K (0: no window), newest
---                  bucket, window tokens and requests, then day and month counters;
+--                  bucket, window tokens and requests, day and month counters, then the newest
+--                  bucket's tokens and requests (state layout 2: SUBJECT_SIZE bytes). Layout 1
+--                  (SUBJECT_FORMAT_1, SUBJECT_SIZE_1 bytes, what earlier versions write) ends
+--                  before them and keeps the newest bucket's counts in its ring slot. Both are
+--                  read; T_STATE_LAYOUT says which one a call writes;
 --   <subject>|<g>  ring group g of a subject with a window: slots g*8 .. g*8+7 of the K-slot
 --                  ring (uint32 tokens, uint32 requests each), so an update rewrites 64 bytes,
---                  not the whole ring. A missing group is all zeros.
+--                  not the whole ring. A missing group is all zeros. In layout 2 the newest
+--                  bucket's slot is not used: its counts move there when a newer bucket starts.
 -- and 'h:<request id>' per live hold (HOLD_FORMAT, then the subject fields comma-separated,
 -- '\n', the attribution columns), and 'x': the month whose end the hash's TTL was last set to.
 --
@@ -32,6 +37,14 @@
 -- Time: Redis TIME in ms plus a clock offset (0 in production; tests cross day and month
 -- boundaries with it). Days and months are calendar periods at the organisation's UTC offset.
 
+-- The library functions used on every call, as upvalues (a global read is a table miss and a
+-- metatable lookup). Globals exist only once a function runs, not while the library loads: each
+-- function starts with `if not floor then bind() end`.
+local floor, min, max, spack, sunpack, sub, rep, find, format, byte, concat, band, tunpack
+local function bind()
+  floor, min, max, spack, sunpack = math.floor, math.min, math.max, struct.pack, struct.unpack
+  sub, rep, find, format, byte, concat, band, tunpack = string.sub, string.rep, string.find, string.format, string.byte, table.concat, bit.band, unpack
+end
 local SLOT = '<I4I4'
 local SLOT_SIZE = 8
 local GROUP_SLOTS = 8
@@ -40,27 +53,27 @@ local NANOS = 1000000000
 local DAY_MS = 86400000
 local SCOPE_LETTERS = 'kwou'
 
--- The numbers argument: packed doubles, `levels_at` the slot of the level count (nil: no
--- levels). A JSON array is accepted too (decoded by cjson, a few microseconds slower), for
--- tools that cannot send NUL bytes, such as redis-benchmark.
+-- The numbers argument: packed doubles, the contract's slots then the T_* trailer (the last
+-- slots; T_* counts from the end). A JSON array is accepted too (decoded by cjson, a few
+-- microseconds slower), for tools that cannot send NUL bytes, such as redis-benchmark.
 -- The unpack format of each count, built once per library load (a handful of counts).
 local NUMBER_FORMATS = {}
-local function numbers(raw, levels_at)
-  if string.byte(raw, 1) == 91 then return cjson.decode(raw) end
+local function numbers(raw)
+  if byte(raw, 1) == 91 then return cjson.decode(raw) end
   local count = #raw / 8
-  if levels_at then count = levels_at + LEVEL_SIZE * struct.unpack('<d', raw, (levels_at - 1) * 8 + 1) end
   local format = NUMBER_FORMATS[count]
   if not format then
-    format = '<' .. string.rep('d', count)
+    format = '<' .. rep('d', count)
     NUMBER_FORMATS[count] = format
   end
-  return { struct.unpack(format, raw) }
+  local a = { sunpack(format, raw) }
+  a[#a] = nil -- the position after the last number
+  return a
 end
-
 
 local function madd(au, an, bu, bn)
   local n = an + bn
-  local carry = math.floor(n / NANOS)
+  local carry = floor(n / NANOS)
   return au + bu + carry, n - carry * NANOS
 end
 
@@ -75,26 +88,26 @@ local function cost(t, p)
   for i = 1, 5 do
     local n = t[i]
     if n > 0 then
-      local ai = math.floor(p[i] / 1000000)
+      local ai = floor(p[i] / 1000000)
       whole = whole + n * ai
       fraction = fraction + n * (p[i] - ai * 1000000)
     end
   end
-  return whole + math.floor((fraction + 500000) / 1000000)
+  return whole + floor((fraction + 500000) / 1000000)
 end
 
 -- Local day number and month number (year * 12 + month - 1), Howard Hinnant's civil_from_days.
 -- The month of the last day asked for is kept (a pure function of the day).
 local last_day, last_month
 local function periods(now, tz)
-  local day = math.floor((now + tz) / DAY_MS)
+  local day = floor((now + tz) / DAY_MS)
   if day == last_day then return day, last_month end
   local z = day + 719468
-  local era = math.floor(z / 146097)
+  local era = floor(z / 146097)
   local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
   local m = mp < 10 and mp + 3 or mp - 9
   local y = yoe + era * 400
   if m <= 2 then y = y + 1 end
@@ -108,27 +121,31 @@ local end_month, end_tz, end_ms
 local function month_end(month, tz)
   if month == end_month and tz == end_tz then return end_ms end
   local following = month + 1
-  local y = math.floor(following / 12)
+  local y = floor(following / 12)
   local m = following - y * 12 + 1
   if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
+  local era = floor(y / 400)
   local yoe = y - era * 400
   local mp = m > 2 and m - 3 or m + 9
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + math.floor((153 * mp + 2) / 5)
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + floor((153 * mp + 2) / 5)
   end_month, end_tz, end_ms = month, tz, (era * 146097 + doe - 719468) * DAY_MS - tz
   return end_ms
 end
 
 -- The call's moment from its numbers `a`: now (Redis TIME in ms plus the clock offset), the
 -- timezone offset, bucket ms, K, the current bucket, day and month.
+-- The state layout the running call writes (its T_STATE_LAYOUT, set by moment()).
+local write_layout = 2
+
 local function moment(a)
+  write_layout = a[#a - T_STATE_LAYOUT]
   local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000) + a[N_CLOCK_OFFSET]
+  local now = t[1] * 1000 + floor(t[2] / 1000) + a[N_CLOCK_OFFSET]
   local day, month = periods(now, a[N_TIMEZONE_OFFSET])
-  return now, a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS], math.floor(now / a[N_BUCKET_MS]), day, month
+  return now, a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS], floor(now / a[N_BUCKET_MS]), day, month
 end
 
-local function group_of(K, bucket) return math.floor((bucket % K) / GROUP_SLOTS) end
+local function group_of(K, bucket) return floor((bucket % K) / GROUP_SLOTS) end
 
 -- '|<g>' per ring group number, made once per library load (no number formatting per call).
 local GROUP_SUFFIXES = {}
@@ -141,7 +158,7 @@ local function group_field(field, g)
   return field .. suffix
 end
 
-local function zero_group(K, g) return string.rep(ZERO_SLOT, math.min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
+local function zero_group(K, g) return rep(ZERO_SLOT, min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
 
 -- Ring group g of subject s, fetched on first use (a group not read with the header).
 local function group(s, K, g)
@@ -155,32 +172,42 @@ local function group(s, K, g)
 end
 
 -- Reads, with one HMGET, the ring group of `bucket` for every subject that keeps a window with
--- `bucket` in it and has not read that group yet (instead of one HGET per subject).
+-- `bucket` in its ring (not the newest: that one is in the header) and has not read that group
+-- yet (instead of one HGET per subject).
 local function prefetch(subjects, K, bucket)
   local g, names, wanted = group_of(K, bucket), {}, {}
   for i = 1, #subjects do
     local s = subjects[i]
-    if s[S_WINDOW] == K and not s.reset and s.groups[g] == nil and bucket > s[S_NEWEST] - K and bucket <= s[S_NEWEST] then
+    if s[S_WINDOW] == K and not s.reset and s.groups[g] == nil and bucket > s[S_NEWEST] - K and bucket < s[S_NEWEST] then
       wanted[#wanted + 1] = s
       names[#wanted] = group_field(s.field, g)
     end
   end
   if #wanted == 0 then return end
-  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  local values = redis.call('HMGET', KEYS[1], tunpack(names))
   for i = 1, #wanted do wanted[i].groups[g] = values[i] or zero_group(K, g) end
 end
 
--- The (tokens, requests) of bucket `bucket`'s slot.
-local function slot(s, K, bucket)
+-- The (tokens, requests) stored in bucket `bucket`'s ring slot.
+local function ring_slot(s, K, bucket)
   local g = group_of(K, bucket)
-  return struct.unpack(SLOT, group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE + 1)
+  return sunpack(SLOT, group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE + 1)
 end
 
-local function set_slot(s, K, bucket, t, r)
+-- Stores (t, r) in bucket `bucket`'s ring slot; a slot that already holds them is not rewritten.
+local function set_ring_slot(s, K, bucket, t, r)
   local g = group_of(K, bucket)
   local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
-  s.groups[g] = string.sub(v, 1, at) .. struct.pack(SLOT, t, r) .. string.sub(v, at + SLOT_SIZE + 1)
+  local ot, orq = sunpack(SLOT, v, at + 1)
+  if ot == t and orq == r then return end
+  s.groups[g] = sub(v, 1, at) .. spack(SLOT, t, r) .. sub(v, at + SLOT_SIZE + 1)
   s.dirty[g] = true
+end
+
+-- The (tokens, requests) of bucket `bucket`: the header's for the newest, else its ring slot's.
+local function slot(s, K, bucket)
+  if bucket == s[S_NEWEST] then return s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] end
+  return ring_slot(s, K, bucket)
 end
 
 -- Unpacks subject `field` from its header `raw` (nil: new) and `graw`, the stored ring group of
@@ -189,43 +216,59 @@ end
 -- as stored (a budget correction touches no window).
 local function load(field, raw, graw, windowed, K, c, day, month, advance)
   -- One constructor with the named fields: no rehash as they are added.
-  local s
-  if raw then
-    s = { field = field, groups = {}, dirty = {}, struct.unpack(SUBJECT_FORMAT, raw) }
+  local s, size = nil, raw and #raw
+  if size == SUBJECT_SIZE then
+    s = { field = field, groups = {}, dirty = {}, sunpack(SUBJECT_FORMAT, raw) }
     s[#s] = nil
+  elseif raw then
+    -- Layout 1, or the layout before ring groups (a layout 1 header and the ring in one
+    -- field): the newest bucket's counts are taken from its ring slot below.
+    s = { field = field, groups = {}, dirty = {}, sunpack(SUBJECT_FORMAT_1, raw) }
+    s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, 0
   else
-    s = { field = field, groups = {}, dirty = {}, 0, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0 }
+    s = { field = field, groups = {}, dirty = {}, 0, c, 0, 0, day, 0, 0, 0, 0, 0, month, 0, 0, 0, 0, 0, 0, 0 }
+  end
+  if raw and s[S_WINDOW] == K then
+    if size > SUBJECT_SIZE_1 and size ~= SUBJECT_SIZE then
+      -- The layout before ring groups: split the ring.
+      for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
+        s.groups[g] = sub(raw, SUBJECT_SIZE_1 + g * GROUP_SLOTS * SLOT_SIZE + 1, SUBJECT_SIZE_1 + (g + 1) * GROUP_SLOTS * SLOT_SIZE)
+      end
+      s.reset, s.stale = true, true
+    else
+      local gc = group_of(K, c)
+      s.groups[gc] = graw or zero_group(K, gc)
+    end
+    -- (A window that has passed whole is restarted: its counts are not needed.)
+    if size ~= SUBJECT_SIZE and c - s[S_NEWEST] < K then s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = ring_slot(s, K, s[S_NEWEST]) end
+  elseif size == SUBJECT_SIZE_1 and s[S_WINDOW] > 0 then
+    -- A window of another size (the settings changed since): its own ring has the counts.
+    s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = ring_slot(s, s[S_WINDOW], s[S_NEWEST])
   end
   if advance ~= false then
     if raw and s[S_WINDOW] == K then
-      local gc = group_of(K, c)
-      if #raw > SUBJECT_SIZE then
-        -- A record of the layout before ring groups (header and ring in one field): split it.
-        for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
-          s.groups[g] = string.sub(raw, SUBJECT_SIZE + g * GROUP_SLOTS * SLOT_SIZE + 1, SUBJECT_SIZE + (g + 1) * GROUP_SLOTS * SLOT_SIZE)
-        end
-        s.reset, s.stale = true, true
-      else
-        s.groups[gc] = graw or zero_group(K, gc)
-      end
-      local d = c - s[S_NEWEST]
+      local n, d = s[S_NEWEST], c - s[S_NEWEST]
       if d >= K then
         s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale, s.groups = 0, 0, true, true, {}
       elseif d > 0 then
-        for j = s[S_NEWEST] + 1, c do
-          local t, r = slot(s, K, j)
+        -- The newest bucket's counts go to its slot; the buckets now starting reuse the slots
+        -- of buckets that leave the window.
+        set_ring_slot(s, K, n, s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS])
+        for j = n + 1, c do
+          local t, r = ring_slot(s, K, j)
           if t > 0 or r > 0 then
             s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] - t, s[S_WINDOW_REQUESTS] - r
-            set_slot(s, K, j, 0, 0)
+            set_ring_slot(s, K, j, 0, 0)
           end
         end
       end
-      if d > 0 then s[S_NEWEST] = c end
+      if d > 0 then s[S_NEWEST], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = c, 0, 0 end
     elseif windowed then
       -- A new window: every slot is zero; ring groups left from an earlier window are stale.
       s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale = K, c, 0, 0, true, raw ~= nil
+      s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, 0
     else
-      s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = 0, c, 0, 0
+      s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, c, 0, 0, 0, 0
     end
   end
   if s[S_DAY] ~= day then
@@ -239,12 +282,17 @@ end
 
 local function windowed(s) return s[S_WINDOW] > 0 end
 
--- Appends subject s's header and changed ring groups (all of them when stale ones may be
--- stored) to `args`.
+-- Appends subject s's header in the call's layout and changed ring groups (all of them when
+-- stale ones may be stored) to `args`. Layout 1 keeps the newest bucket's counts in its slot.
 local function save(s, args)
-  args[#args + 1] = s.field
-  args[#args + 1] = struct.pack(SUBJECT_FORMAT, unpack(s, 1, S_MONTH_TOKENS))
   local K = s[S_WINDOW]
+  args[#args + 1] = s.field
+  if write_layout == 1 then
+    if K > 0 then set_ring_slot(s, K, s[S_NEWEST], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS]) end
+    args[#args + 1] = spack(SUBJECT_FORMAT_1, tunpack(s, 1, S_MONTH_TOKENS))
+  else
+    args[#args + 1] = spack(SUBJECT_FORMAT, tunpack(s, 1, S_NEWEST_REQUESTS))
+  end
   if K == 0 then return end
   if s.stale then
     for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
@@ -259,17 +307,25 @@ local function save(s, args)
   end
 end
 
--- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero. A change
--- that changes nothing reads and writes no ring group.
+-- Adds tokens and requests to `bucket` if it is still in the window, clamped at zero: the
+-- newest bucket's counts are in the header, an older one's in its ring slot. A change that
+-- changes nothing reads and writes no ring group.
 local function window_add(s, K, bucket, tokens, requests)
   if (tokens == 0 and requests == 0) or s[S_WINDOW] == 0 or bucket <= s[S_NEWEST] - K or bucket > s[S_NEWEST] then return end
+  if bucket == s[S_NEWEST] then
+    local t, r = s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS]
+    local nt, nr = min(4294967295, max(0, t + tokens)), min(4294967295, max(0, r + requests))
+    s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] + nt - t, s[S_WINDOW_REQUESTS] + nr - r
+    s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = nt, nr
+    return
+  end
   local g = group_of(K, bucket)
   local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
-  local t, r = struct.unpack(SLOT, v, at + 1)
-  local nt, nr = math.min(4294967295, math.max(0, t + tokens)), math.min(4294967295, math.max(0, r + requests))
+  local t, r = sunpack(SLOT, v, at + 1)
+  local nt, nr = min(4294967295, max(0, t + tokens)), min(4294967295, max(0, r + requests))
   if nt == t and nr == r then return end
   s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] + nt - t, s[S_WINDOW_REQUESTS] + nr - r
-  s.groups[g] = string.sub(v, 1, at) .. struct.pack(SLOT, nt, nr) .. string.sub(v, at + SLOT_SIZE + 1)
+  s.groups[g] = sub(v, 1, at) .. spack(SLOT, nt, nr) .. sub(v, at + SLOT_SIZE + 1)
   s.dirty[g] = true
 end
 
@@ -280,12 +336,12 @@ local function hold_move(s, sign, amount, tokens, hold_day, hold_month)
   if hold_day == s[S_DAY] then
     s[S_DAY_HELD_U], s[S_DAY_HELD_N] = madd(s[S_DAY_HELD_U], s[S_DAY_HELD_N], u, n)
     if s[S_DAY_HELD_U] < 0 then s[S_DAY_HELD_U], s[S_DAY_HELD_N] = 0, 0 end
-    s[S_DAY_TOKENS] = math.max(0, s[S_DAY_TOKENS] + sign * tokens)
+    s[S_DAY_TOKENS] = max(0, s[S_DAY_TOKENS] + sign * tokens)
   end
   if hold_month == s[S_MONTH] then
     s[S_MONTH_HELD_U], s[S_MONTH_HELD_N] = madd(s[S_MONTH_HELD_U], s[S_MONTH_HELD_N], u, n)
     if s[S_MONTH_HELD_U] < 0 then s[S_MONTH_HELD_U], s[S_MONTH_HELD_N] = 0, 0 end
-    s[S_MONTH_TOKENS] = math.max(0, s[S_MONTH_TOKENS] + sign * tokens)
+    s[S_MONTH_TOKENS] = max(0, s[S_MONTH_TOKENS] + sign * tokens)
   end
 end
 
@@ -298,7 +354,7 @@ local function read(extra, fields, K, c)
     names[E + 2 * i - 1] = fields[i]
     names[E + 2 * i] = group_field(fields[i], gc)
   end
-  return redis.call('HMGET', KEYS[1], unpack(names))
+  return redis.call('HMGET', KEYS[1], tunpack(names))
 end
 
 -- Subjects `fields` of a read whose first header is at raw[from].
@@ -320,7 +376,7 @@ local function save_all(subjects, marker, month, now, tz, extra)
     args[#args + 1] = 'x'
     args[#args + 1] = month
   end
-  redis.call('HSET', KEYS[1], unpack(args))
+  redis.call('HSET', KEYS[1], tunpack(args))
   if fresh then redis.call('PEXPIRE', KEYS[1], month_end(month, tz) - now + 2 * DAY_MS) end
 end
 
@@ -335,20 +391,20 @@ end
 local function column(text, index)
   local start = 1
   for _ = 2, index do
-    local tab = string.find(text, '\t', start, true)
+    local tab = find(text, '\t', start, true)
     if not tab then return '' end
     start = tab + 1
   end
-  local stop = string.find(text, '\t', start, true)
-  return string.sub(text, start, stop and stop - 1 or -1)
+  local stop = find(text, '\t', start, true)
+  return sub(text, start, stop and stop - 1 or -1)
 end
 
 -- The live hold `raw` (a state hash field): its numbers (H_*), subject fields and columns.
 local function unpack_hold(raw)
-  local h = { struct.unpack(HOLD_FORMAT, raw) }
-  local rest = string.sub(raw, h[#h])
-  local nl = string.find(rest, '\n', 1, true)
-  return h, split_fields(string.sub(rest, 1, nl - 1)), string.sub(rest, nl + 1)
+  local h = { sunpack(HOLD_FORMAT, raw) }
+  local rest = sub(raw, h[#h])
+  local nl = find(rest, '\n', 1, true)
+  return h, split_fields(sub(rest, 1, nl - 1)), sub(rest, nl + 1)
 end
 
 -- Idempotency slices: KEYS[first .. first + 3] are the slice buckets of the request for the
@@ -356,9 +412,9 @@ end
 -- and expires as a whole once the next one has ended, so an outcome is kept between one and
 -- two retentions. Returns the keys of the current and the previous slice by Redis' clock.
 local function slices(first, now, a)
-  local offset = math.floor(now / a[N_RETENTION_MS]) - a[N_CLIENT_SLICE]
+  local offset = floor(now / a[N_RETENTION_MS]) - a[N_CLIENT_SLICE]
   if offset < -1 or offset > 1 then error('clock skew between the gateway and Redis exceeds the idempotency retention') end
-  return KEYS[first + 2 + offset], KEYS[first + 1 + offset], (math.floor(now / a[N_RETENTION_MS]) + 2) * a[N_RETENTION_MS]
+  return KEYS[first + 2 + offset], KEYS[first + 1 + offset], (floor(now / a[N_RETENTION_MS]) + 2) * a[N_RETENTION_MS]
 end
 
 -- The outcome of request `digest` (ARGV[1]) if it was settled: current slice, then the previous.
@@ -384,31 +440,31 @@ local function pack_outcome(state, amount, at_ms, over_mask, usage, version, mod
   end
   local tail = version
   if string.match(version, '^(.*)@') ~= model then tail = version .. '\t' .. model end
-  return state .. struct.pack(OUTCOME_FORMAT .. string.rep('I4', #present), amount, math.floor(at_ms / 1000), over_mask, mask, unpack(present)) .. tail
+  return state .. spack(OUTCOME_FORMAT .. rep('I4', #present), amount, floor(at_ms / 1000), over_mask, mask, tunpack(present)) .. tail
 end
 
 -- The record's state letter, and for a commit: {O_* numbers}, usage {5 counts}, version, model.
 local function unpack_outcome(record)
-  local state = string.sub(record, 1, 1)
+  local state = sub(record, 1, 1)
   if state ~= OUTCOME_COMMITTED_HOLD and state ~= OUTCOME_COMMITTED then return state end
-  local o = { struct.unpack(OUTCOME_FORMAT, record, 2) }
+  local o = { sunpack(OUTCOME_FORMAT, record, 2) }
   local pos, usage = o[#o], {}
   for i = 1, 5 do
-    if bit.band(o[O_USAGE_MASK], 2 ^ (i - 1)) ~= 0 then
-      usage[i], pos = struct.unpack('<I4', record, pos)
+    if band(o[O_USAGE_MASK], 2 ^ (i - 1)) ~= 0 then
+      usage[i], pos = sunpack('<I4', record, pos)
     else
       usage[i] = 0
     end
   end
-  local tail = string.sub(record, pos)
-  local tab = string.find(tail, '\t', 1, true)
-  if tab then return state, o, usage, string.sub(tail, 1, tab - 1), string.sub(tail, tab + 1) end
+  local tail = sub(record, pos)
+  local tab = find(tail, '\t', 1, true)
+  if tab then return state, o, usage, sub(tail, 1, tab - 1), sub(tail, tab + 1) end
   return state, o, usage, tail, string.match(tail, '^(.*)@') or ''
 end
 
 -- Bit of limit kind k (1-based in LIMIT_KINDS) of the subject whose field starts with `letter`.
 local function over_bit(letter, k)
-  return 2 ^ ((string.find(SCOPE_LETTERS, letter, 1, true) - 1) * #LIMIT_KINDS + k - 1)
+  return 2 ^ ((find(SCOPE_LETTERS, letter, 1, true) - 1) * #LIMIT_KINDS + k - 1)
 end
 
 -- The over-limit list ('k:tpm,o:budget_daily') of a mask.
@@ -416,10 +472,10 @@ local function over_list(mask)
   local over = {}
   for si = 1, #SCOPE_LETTERS do
     for k = 1, #LIMIT_KINDS do
-      if bit.band(mask, 2 ^ ((si - 1) * #LIMIT_KINDS + k - 1)) ~= 0 then
-        over[#over + 1] = string.sub(SCOPE_LETTERS, si, si) .. ':' .. LIMIT_KINDS[k]
+      if band(mask, 2 ^ ((si - 1) * #LIMIT_KINDS + k - 1)) ~= 0 then
+        over[#over + 1] = sub(SCOPE_LETTERS, si, si) .. ':' .. LIMIT_KINDS[k]
       end
     end
   end
-  return table.concat(over, ',')
+  return concat(over, ',')
 end

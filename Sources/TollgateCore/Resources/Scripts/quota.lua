@@ -2,18 +2,19 @@
 --
 -- KEYS[1] organisation state hash
 -- ARGV[1 .. n-1] subject fields ('o', 'w:<id>', 'k:<id>', 'u:<id>')
--- ARGV[n] numbers: N_*
+-- ARGV[n] numbers: N_*, then T_*
 --
 -- Reply (QuotaReply in Swift): {now ms, then per field 10 values: window tracked (0/1), window
 --   tokens, window requests, ms until the window is empty, day spent, day held (nanos),
 --   day tokens (used + held), month spent, month held (nanos), month tokens (used + held)}
 
+if not floor then bind() end
 local a = numbers(ARGV[#ARGV])
 local now, tz, bucket_ms, K, c, day, month = moment(a)
 
 local function money(u, n)
-  if u == 0 then return string.format('%d', n) end
-  return string.format('%d%09d', u, n)
+  if u == 0 then return format('%d', n) end
+  return format('%d%09d', u, n)
 end
 
 local fields = {}

@@ -5,7 +5,7 @@
 -- KEYS[4 .. 7] the request's idempotency slice buckets (client slices -2 .. +1)
 -- ARGV[1] request digest   ARGV[2] hold index member (org:request_id)   ARGV[3] hold field
 -- ARGV[4] 'release', or 'expire' (the monitor: only once the hold's time is up)
--- ARGV[5] numbers: N_*
+-- ARGV[5] numbers: N_*, then T_*
 --
 -- The estimate leaves every window (if its bucket is still in it) and every budget it was
 -- held against, exactly once: the hold leaves the state hash, the outcome 'R' or 'X' goes into
@@ -17,13 +17,14 @@
 --   {RELEASE_BEFORE, 'released' | 'expired'}   returned before: nothing changed
 --   {RELEASE_NOTHING, 'committed' | 'unknown' | 'live'}   nothing to return (for expire: not due yet)
 
+if not floor then bind() end
 local a = numbers(ARGV[5])
 local now, tz, bucket_ms, K, c, day, month = moment(a)
 local current, previous, slice_end = slices(4, now, a)
 local raw = redis.call('HGET', KEYS[1], ARGV[3])
 if not raw then
   local outcome = outcome_of(current, previous)
-  local state = outcome and string.sub(outcome, 1, 1)
+  local state = outcome and sub(outcome, 1, 1)
   if state == OUTCOME_RELEASED then return { RELEASE_BEFORE, 'released' } end
   if state == OUTCOME_EXPIRED then return { RELEASE_BEFORE, 'expired' } end
   if state then return { RELEASE_NOTHING, 'committed' } end
@@ -48,4 +49,4 @@ local outcome = mode == 'expire' and 'expired' or 'released'
 redis.call('SET', KEYS[3], raw, 'PX', 2 * a[N_RETENTION_MS])
 keep_outcome(current, slice_end, mode == 'expire' and OUTCOME_EXPIRED or OUTCOME_RELEASED)
 redis.call('ZREM', KEYS[2], ARGV[2])
-return { RELEASE_RETURNED, outcome, h[H_ESTIMATED_TOKENS], string.format('%d', h[H_ESTIMATED_COST]) }
+return { RELEASE_RETURNED, outcome, h[H_ESTIMATED_TOKENS], format('%d', h[H_ESTIMATED_COST]) }

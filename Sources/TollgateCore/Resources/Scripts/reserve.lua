@@ -7,7 +7,7 @@
 -- ARGV[4] attribution columns (AttributionColumn), tab-separated, kept in the hold for the
 --         ledger entry of its commit
 -- ARGV[5 .. 4+L] subject fields of the levels
--- ARGV[5+L] (last) numbers: N_*, RN_* (prices in nano-units per 1M tokens), then L_* per level
+-- ARGV[5+L] (last) numbers: N_*, RN_* (prices in nano-units per 1M tokens), then L_* per level, then T_*
 --
 -- Replies (ReserveReply in Swift):
 --   {RESERVE_ALLOWED, hold expiry ms, estimated tokens, estimated cost (nanos), now ms,
@@ -18,7 +18,8 @@
 --    estimated cost, reserved at}: the request id was seen before; nothing changes.
 -- A refusal writes nothing.
 
-local a = numbers(ARGV[#ARGV], RN_LEVEL_COUNT)
+if not floor then bind() end
+local a = numbers(ARGV[#ARGV])
 local L = a[RN_LEVEL_COUNT]
 local now, tz, bucket_ms, K, c, day, month = moment(a)
 
@@ -30,19 +31,19 @@ for i = 1, L do
 end
 local raw = read({ 'x', ARGV[3] }, fields, K, c)
 if raw[2] then
-  local h = { struct.unpack(HOLD_FORMAT, raw[2]) }
-  return { RESERVE_DUPLICATE, 'H', h[H_EXPIRY], h[H_ESTIMATED_TOKENS], string.format('%d', h[H_ESTIMATED_COST]), h[H_RESERVED_AT] }
+  local h = { sunpack(HOLD_FORMAT, raw[2]) }
+  return { RESERVE_DUPLICATE, 'H', h[H_EXPIRY], h[H_ESTIMATED_TOKENS], format('%d', h[H_ESTIMATED_COST]), h[H_RESERVED_AT] }
 end
 local current, previous = slices(3, now, a)
 local outcome = outcome_of(current, previous)
-if outcome then return { RESERVE_DUPLICATE, string.sub(outcome, 1, 1), 0, 0, '0', 0 } end
+if outcome then return { RESERVE_DUPLICATE, sub(outcome, 1, 1), 0, 0, '0', 0 } end
 local subjects = subjects_of(raw, 3, fields, flags, K, c, day, month)
 
 local est_in, est_out = a[RN_ESTIMATED_INPUT], a[RN_ESTIMATED_OUTPUT]
 local est_tokens = est_in + est_out
 -- Conservative: all input uncached, all output at the dearer of output and reasoning
 -- (TokenPrices.estimatedCost in Swift).
-local est_cost = cost({ est_in, 0, 0, est_out, 0 }, { a[RN_PRICE_INPUT], 0, 0, math.max(a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING]), 0 })
+local est_cost = cost({ est_in, 0, 0, est_out, 0 }, { a[RN_PRICE_INPUT], 0, 0, max(a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING]), 0 })
 local cu, cn = madd(0, 0, 0, est_cost)
 
 -- Milliseconds until `needed` tokens (which = 1) or requests (2) of subject s leave the window.
@@ -109,11 +110,11 @@ local function headers()
   for i = 1, L do
     local b, s = RN_LEVEL_COUNT + (i - 1) * LEVEL_SIZE, subjects[i]
     if a[b + L_TPM] >= 0 then
-      local remaining = math.max(0, a[b + L_TPM] - s[S_WINDOW_TOKENS])
+      local remaining = max(0, a[b + L_TPM] - s[S_WINDOW_TOKENS])
       if rt < 0 or remaining < rt then lt, rt = a[b + L_TPM], remaining end
     end
     if a[b + L_RPM] >= 0 then
-      local remaining = math.max(0, a[b + L_RPM] - s[S_WINDOW_REQUESTS])
+      local remaining = max(0, a[b + L_RPM] - s[S_WINDOW_REQUESTS])
       if rr < 0 or remaining < rr then lr, rr = a[b + L_RPM], remaining end
     end
   end
@@ -134,10 +135,10 @@ for i = 1, L do
   hold_move(s, 1, est_cost, est_tokens, day, month)
 end
 local expiry = now + a[RN_HOLD_MS]
-save_all(subjects, raw[1], month, now, tz, { ARGV[3], struct.pack(HOLD_FORMAT, expiry, now, c, day, month, est_tokens, est_cost,
+save_all(subjects, raw[1], month, now, tz, { ARGV[3], spack(HOLD_FORMAT, expiry, now, c, day, month, est_tokens, est_cost,
   a[RN_PRICE_INPUT], a[RN_PRICE_CACHED_INPUT], a[RN_PRICE_CACHE_WRITE], a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING])
-  .. table.concat(fields, ',') .. '\n' .. ARGV[4] })
+  .. concat(fields, ',') .. '\n' .. ARGV[4] })
 redis.call('ZADD', KEYS[2], expiry, ARGV[2])
 
 local lt, rt, lr, rr = headers()
-return { RESERVE_ALLOWED, expiry, est_tokens, string.format('%d', est_cost), now, lt, rt, reset, lr, rr, reset }
+return { RESERVE_ALLOWED, expiry, est_tokens, format('%d', est_cost), now, lt, rt, reset, lr, rr, reset }

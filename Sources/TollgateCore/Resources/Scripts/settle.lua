@@ -9,7 +9,7 @@
 -- ARGV[8] attribution columns (AttributionColumn), tab-separated; '' takes them from the
 --         reservation, and an empty column keeps the reservation's value
 -- ARGV[9 .. 8+L] subject fields of the levels ('' for a user level: the reservation's user)
--- ARGV[9+L] (last) numbers: N_*, SN_*, then L_* per level
+-- ARGV[9+L] (last) numbers: N_*, SN_*, then L_* per level, then T_*
 --
 -- A live hold is settled: each window is corrected by (actual - estimate) in the bucket
 -- where it was reserved, if still in the window; the estimate leaves the held budgets and
@@ -24,7 +24,8 @@
 --    input, cached input, cache write, output, reasoning, the settled hold's estimated tokens (0: none)}
 --   {SETTLE_NO_MODEL, 'no_model'}: no reservation and no model to price the usage with
 
-local a = numbers(ARGV[#ARGV], SN_LEVEL_COUNT)
+if not floor then bind() end
+local a = numbers(ARGV[#ARGV])
 local L = a[SN_LEVEL_COUNT]
 local now, tz, bucket_ms, K, c, day, month = moment(a)
 
@@ -46,7 +47,7 @@ else
   if outcome then
     local state, o, usage, version, model = unpack_outcome(outcome)
     if o then
-      return { SETTLE_DUPLICATE, string.format('%d', o[O_COST]), version, model, state == OUTCOME_COMMITTED_HOLD and 1 or 0,
+      return { SETTLE_DUPLICATE, format('%d', o[O_COST]), version, model, state == OUTCOME_COMMITTED_HOLD and 1 or 0,
         over_list(o[O_OVER_MASK]), o[O_SETTLED_AT_SECONDS] * 1000, usage[1], usage[2], usage[3], usage[4], usage[5], 0 }
     end
     local details = redis.call('GET', KEYS[4])
@@ -63,7 +64,7 @@ if known then
     for v in string.gmatch(columns .. '\t', '([^\t]*)\t') do mine[#mine + 1] = v end
     for v in string.gmatch(reserved_columns .. '\t', '([^\t]*)\t') do theirs[#theirs + 1] = v end
     for i = 1, ATTRIBUTION_COUNT do merged[i] = (mine[i] ~= nil and mine[i] ~= '') and mine[i] or (theirs[i] or '') end
-    columns = table.concat(merged, '\t')
+    columns = concat(merged, '\t')
   end
 end
 local prices
@@ -84,7 +85,7 @@ for i = 1, L do
 end
 local flags, base = {}, {}
 for i = 1, #fields do
-  local b = limits[fields[i]] or (string.sub(fields[i], 1, 2) == 'u:' and limits['u:'])
+  local b = limits[fields[i]] or (sub(fields[i], 1, 2) == 'u:' and limits['u:'])
   base[i] = b
   -- A reservation's subjects keep whatever window they have; new usage follows the limits.
   flags[i] = (not known) and b and (a[b + L_TPM] >= 0 or a[b + L_RPM] >= 0) or nil
@@ -121,7 +122,7 @@ if hold and actual ~= hold[H_ESTIMATED_TOKENS] then prefetch(subjects, K, hold[H
 -- Which limits each subject is over now (record says so; commit reports it too).
 local over, over_mask = {}, 0
 local function exceeded(field, k)
-  local letter = string.sub(field, 1, 1)
+  local letter = sub(field, 1, 1)
   over[#over + 1] = letter .. ':' .. LIMIT_KINDS[k]
   over_mask = over_mask + over_bit(letter, k)
 end
@@ -155,10 +156,10 @@ for i = 1, #fields do
   end
 end
 save_all(subjects, raw[1], month, now, tz)
-over = table.concat(over, ',')
+over = concat(over, ',')
 
 local model, version = column(columns, A_MODEL), column(columns, A_PRICE_VERSION)
-local amount_text = string.format('%d', amount)
+local amount_text = format('%d', amount)
 
 keep_outcome(current, slice_end, pack_outcome(hold and OUTCOME_COMMITTED_HOLD or OUTCOME_COMMITTED, amount, now, over_mask, usage, version, model))
 if hold then
@@ -167,13 +168,13 @@ if hold then
 end
 local line = {}
 line[LC_FORMAT], line[LC_KIND], line[LC_REQUEST_ID], line[LC_ORGANIZATION] = LEDGER_FORMAT, ARGV[4], ARGV[5], ARGV[6]
-line[LC_AT], line[LC_RESERVED_AT] = string.format('%d', now), string.format('%d', known and known[H_RESERVED_AT] or 0)
-line[LC_ESTIMATED_TOKENS] = string.format('%d', known and known[H_ESTIMATED_TOKENS] or 0)
+line[LC_AT], line[LC_RESERVED_AT] = format('%d', now), format('%d', known and known[H_RESERVED_AT] or 0)
+line[LC_ESTIMATED_TOKENS] = format('%d', known and known[H_ESTIMATED_TOKENS] or 0)
 line[LC_INPUT], line[LC_CACHED_INPUT], line[LC_CACHE_WRITE], line[LC_OUTPUT], line[LC_REASONING] = usage[1], usage[2], usage[3], usage[4], usage[5]
 line[LC_COST], line[LC_LATENCY], line[LC_CACHE_HIT] = amount_text, a[SN_LATENCY_MS], a[SN_CACHE_HIT]
 line[LC_USAGE_FORMAT], line[LC_OVER_LIMITS] = ARGV[7], over
 line[LEDGER_FIXED_COLUMNS + 1] = columns
-redis.call('XADD', KEYS[3], '*', 'e', table.concat(line, '\t'))
+redis.call('XADD', KEYS[3], '*', 'e', concat(line, '\t'))
 
 return { SETTLE_SETTLED, amount_text, version, model, hold and 1 or 0, over, now, usage[1], usage[2], usage[3], usage[4], usage[5],
   hold and hold[H_ESTIMATED_TOKENS] or 0 }
