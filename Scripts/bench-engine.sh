@@ -11,6 +11,7 @@
 #        TOLLGATE_BEFORE_BIN_DIR=DIR  first run the same rounds with an earlier build's tollgate-bench
 #                                     (its own library and key prefix) on the same Redis: before and
 #                                     after side by side in one run
+# This build runs twice: writing state layout 1, then layout 2 (the default).
 source "$(dirname "$0")/lib.sh"
 cd "$TOLLGATE_ROOT"
 trap stop_started EXIT
@@ -31,6 +32,10 @@ if [ -n "${TOLLGATE_BEFORE_BIN_DIR:-}" ]; then
     "$TOLLGATE_BEFORE_BIN_DIR/tollgate-bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 \
         --retention-calls 0 --prefix before | sed 's/^/before: /'
 fi
+# This build writing state layout 1 (what gateways of earlier versions read; settings.state_layout),
+# then layout 2, the default, side by side on the same Redis.
+"$bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 --retention-calls 0 --prefix layout1 --state-layout 1 \
+    | sed 's/^/layout 1: /'
 "$bench" engine-cost --url "redis://127.0.0.1:$port" --calls "$calls" --rounds 2 --redis-benchmark-args "$args"
 
 # redis-benchmark cannot send NUL bytes: the scripts' packed numbers go as a JSON array.

@@ -25,6 +25,7 @@ struct EngineCost: AsyncParsableCommand {
     @Option(help: "Key prefix.") var prefix = "bench"
     @Option(help: "Reserve+commit pairs for the retained-memory figure (0: skip).") var retentionCalls = 20_000
     @Flag(help: "Only the retained-memory run (with --retention-calls), e.g. 1,000,000 calls.") var retentionOnly = false
+    @Option(help: "State layout the engine writes (1 or 2, settings.state_layout).") var stateLayout = Settings.StateLayout.header.rawValue
 
     static let baseline = RedisScript(name: "incr-expire", source: """
         local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -40,12 +41,14 @@ struct EngineCost: AsyncParsableCommand {
         let client = RedisClient(configuration: redisConfiguration, logger: logger)
         let keys = KeyLayout(prefix: prefix, partitions: 16)
         let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load())
-        let configuration = try Self.configuration(keys: activeKeys)
+        var configuration = try Self.configuration(keys: activeKeys)
+        guard let layout = Settings.StateLayout(rawValue: stateLayout) else { throw ValidationError("--state-layout must be 1 or 2") }
+        configuration.settings.stateLayout = layout
         let settings = configuration.settings
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let plan = try configuration.plan(apiKey: "k0", user: "alice", at: now)
         let price = try configuration.price("gpt-4.1", for: plan, at: now)
-        print("levels=\(plan.levels.map { $0.scope.rawValue }.joined(separator: ",")) buckets_per_window=\(settings.bucketsPerWindow)")
+        print("levels=\(plan.levels.map { $0.scope.rawValue }.joined(separator: ",")) buckets_per_window=\(settings.bucketsPerWindow) state_layout=\(settings.stateLayout.rawValue)")
 
         for round in 1...rounds where !argsOnly && !retentionOnly {
             let base = try await phase(client, "baseline", command: "evalsha") { index in
@@ -60,6 +63,32 @@ struct EngineCost: AsyncParsableCommand {
             let commit = try await phase(client, "commit", command: "fcall") { index in
                 [engine.settleCommand(SettleRequest(kind: .commit, requestID: ids[index], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
                                       plan: plan, settings: settings)]
+            }
+            // Commits of 16 requests per call (QuotaScripts.settleBatch), on reservations of their own.
+            var batchCommit: (usec: Double, cpu: Double)?
+            if let settleBatch = engine.scripts.settleBatch {
+                let batchIDs = (0..<calls).map { "b\(round)-\($0)" }
+                _ = try await phase(client, "reserve", command: "fcall") { index in
+                    [engine.reserveCommand(ReserveRequest(requestID: batchIDs[index], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
+                                           plan: plan, price: price, settings: settings)]
+                }
+                let batched = try await phase(client, "commit batch", command: "fcall", size: 16) { index in
+                    [QuotaEngine.batchCommand(settleBatch, (index..<min(calls, index + 16)).map { member in
+                        engine.settleCommand(SettleRequest(kind: .commit, requestID: batchIDs[member], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
+                                             plan: plan, settings: settings)
+                    })]
+                }
+                batchCommit = batched
+                print(String(format: "round %d: commit in batches of 16: usec_per_decision=%.2f redis_cpu_us_per_decision=%.2f",
+                             round, batched.usec, batched.cpu))
+            }
+            _ = batchCommit
+            // Model calls (reserve, then commit) from 64 concurrent callers through the engine,
+            // each call on its own and then through a CallCoalescer, as a busy gateway sends them.
+            for coalesced in [false, true] {
+                let loaded = try await modelCallLoad(client, engine: engine, coalesced: coalesced, round: round, plan: plan, price: price, settings: settings)
+                print(String(format: "round %d: load of 64 callers, %@: model_calls_per_second=%.0f redis_cpu_us_per_model_call=%.2f batches=%d batched_calls=%d",
+                             round, coalesced ? "batched" : "one call each", loaded.perSecond, loaded.cpu, loaded.batches, loaded.batchedCalls))
             }
             print(String(format: "round %d: usec_per_call baseline=%.2f reserve=%.2f commit=%.2f ratio_reserve=%.2f ratio_commit=%.2f",
                          round, base.usec, reserve.usec, commit.usec, reserve.usec / base.usec, commit.usec / base.usec))
@@ -100,6 +129,23 @@ struct EngineCost: AsyncParsableCommand {
         print(String(format: "memory: bytes_per_active_key=%.0f (state hash %d → %d bytes for %d keys) hold_field_value_bytes=%d hold_index_bytes_per_hold=%.0f",
                      perKey, before, after, activeKeys, holdRecord, Double(holdsIndex) / Double(max(1, holdsCount))))
 
+        // The same keys busy in every bucket of a window (each bucket a reserve and its commit),
+        // so every subject holds its whole ring: the state a key under steady traffic keeps.
+        _ = try await client.send("DEL", stateKey)
+        var busy = engine
+        for bucket in 0..<Int64(settings.bucketsPerWindow) {
+            busy.clockOffsetMillis = bucket * Int64(settings.bucketMilliseconds)
+            for index in 0..<activeKeys {
+                let keyPlan = try configuration.plan(apiKey: "k\(index)", at: now)
+                let id = "b\(bucket)-\(index)"
+                _ = try await busy.reserve(ReserveRequest(requestID: id, model: "gpt-4.1", inputTokens: 1, maxOutputTokens: 1), plan: keyPlan, price: price, settings: settings)
+                _ = try await busy.settle(SettleRequest(kind: .commit, requestID: id, usage: TokenUsage(input: 1, output: 1)), plan: keyPlan, settings: settings)
+            }
+        }
+        let busyState = try await client.send("MEMORY", "USAGE", stateKey, "SAMPLES", "0").int ?? 0
+        print(String(format: "memory: bytes_per_busy_key=%.0f (state hash %d bytes for %d keys, each with traffic in all %d buckets of a window, no live hold)",
+                     Double(busyState) / Double(activeKeys), busyState, activeKeys, settings.bucketsPerWindow))
+
         try await writeRedisBenchmarkArguments(engine: engine, plan: plan, price: price, settings: settings)
         await client.shutdown()
     }
@@ -139,14 +185,16 @@ struct EngineCost: AsyncParsableCommand {
         return commands
     }
 
-    /// Sends `calls` decisions, 64 at a time (each decision's commands as one pipeline), then
-    /// reads `usec_per_call` of `command` and Redis' CPU (user + system) per decision.
-    func phase(_ client: RedisClient, _ name: String, command: String, _ make: @escaping @Sendable (Int) -> [RedisCommand]) async throws -> (usec: Double, cpu: Double) {
+    /// Sends `calls` decisions, 64 calls at a time (each decision's commands as one pipeline;
+    /// `size` decisions per call when a call is a batch, made for its first decision's index),
+    /// then reads `usec_per_call` of `command` and Redis' CPU (user + system), per decision.
+    func phase(_ client: RedisClient, _ name: String, command: String, size: Int = 1,
+               _ make: @escaping @Sendable (Int) -> [RedisCommand]) async throws -> (usec: Double, cpu: Double) {
         _ = try await client.send("CONFIG", "RESETSTAT")
         let cpuBefore = try await Self.cpuSeconds(client)
         var index = 0
         while index < calls {
-            let batch = Array(index..<min(calls, index + 64))
+            let batch = Array(stride(from: index, to: min(calls, index + 64 * size), by: size))
             let results = await withTaskGroup(of: [Result<RedisReply, RedisError>].self) { group in
                 if batch.count > 0, make(batch[0]).count == 1 {
                     group.addTask { await client.pipeline(batch.map { make($0)[0] }) }
@@ -158,8 +206,11 @@ struct EngineCost: AsyncParsableCommand {
             for result in results {
                 if case .failure(let error) = result { throw ValidationError("\(name) failed: \(error)") }
                 if case .success(let reply) = result, case .error(let message) = reply { throw ValidationError("\(name) failed: \(message)") }
+                if size > 1, case .success(let reply) = result, let failed = reply.array?.first(where: { if case .error = $0 { true } else { false } }) {
+                    throw ValidationError("\(name) failed: \(failed)")
+                }
             }
-            index += batch.count
+            index += batch.count * size
         }
         let cpuAfter = try await Self.cpuSeconds(client)
         let stats = try await client.send("INFO", "commandstats").string ?? ""
@@ -168,7 +219,38 @@ struct EngineCost: AsyncParsableCommand {
               let value = Double(field.dropFirst("usec_per_call=".count)) else {
             throw ValidationError("no \(command) statistics")
         }
-        return (value, (cpuAfter - cpuBefore) * 1e6 / Double(calls))
+        return (value / Double(size), (cpuAfter - cpuBefore) * 1e6 / Double(calls))
+    }
+
+    /// `calls` model calls (a reserve and its commit) from 64 concurrent callers through
+    /// `engine`, with a coalescer of its own when `coalesced`: model calls per second and Redis
+    /// CPU per model call, and how many calls went in batches.
+    func modelCallLoad(_ client: RedisClient, engine: QuotaEngine, coalesced: Bool, round: Int, plan: RequestPlan, price: ResolvedPrice,
+                       settings: Settings) async throws -> (perSecond: Double, cpu: Double, batches: Int, batchedCalls: Int) {
+        var engine = engine
+        engine.coalescer = coalesced ? CallCoalescer(redis: client) : nil
+        let callers = 64
+        let cpuBefore = try await Self.cpuSeconds(client)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<callers {
+                group.addTask { [engine] in
+                    for index in stride(from: caller, to: calls, by: callers) {
+                        let id = "l\(round)-\(coalesced ? "b" : "s")-\(index)"
+                        _ = try await engine.reserve(ReserveRequest(requestID: id, model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
+                                                     plan: plan, price: price, settings: settings)
+                        _ = try await engine.settle(SettleRequest(kind: .commit, requestID: id, usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
+                                                    plan: plan, settings: settings)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpuAfter = try await Self.cpuSeconds(client)
+        return (Double(calls) / seconds, (cpuAfter - cpuBefore) * 1e6 / Double(calls),
+                await engine.coalescer?.batches ?? 0, await engine.coalescer?.batchedCalls ?? 0)
     }
 
     static func cpuSeconds(_ client: RedisClient) async throws -> Double {

@@ -27,6 +27,7 @@ struct EngineLoad: AsyncParsableCommand {
     @Option(help: "Commit each admitted request: 'exact' (actual = estimate), 'less' (random ≤ estimate), 'none'.") var commit = "exact"
     @Option(help: "Request id prefix, unique per process.") var idPrefix = "p\(getpid())"
     @Flag(help: "Print one JSON line per decision.") var lines = false
+    @Flag(inversion: .prefixedNo, help: "Batch calls of a partition while one is in flight (CallCoalescer), as the gateway does.") var batchCalls = true
 
     func run() async throws {
         var logger = Logger(label: "tollgate.bench")
@@ -37,7 +38,8 @@ struct EngineLoad: AsyncParsableCommand {
         redisConfiguration.connectionCount = connections
         redisConfiguration.commandTimeout = .seconds(5)
         let client = RedisConnector.executor(target, configuration: redisConfiguration, logger: logger)
-        let engine = QuotaEngine(redis: client, keys: KeyLayout(prefix: prefix, partitions: configuration.settings.partitions), scripts: try QuotaScripts.load())
+        let engine = QuotaEngine(redis: client, keys: KeyLayout(prefix: prefix, partitions: configuration.settings.partitions), scripts: try QuotaScripts.load(),
+                                 coalescer: batchCalls ? CallCoalescer(redis: client) : nil)
         let keyList = keys.split(separator: ",").map(String.init)
         let deadline = Date().addingTimeInterval(seconds)
         let settings = configuration.settings
@@ -89,7 +91,7 @@ struct EngineLoad: AsyncParsableCommand {
             return try await group.reduce((0, 0, 0)) { ($0.0 + $1.0, $0.1 + $1.1, $0.2 + $1.2) }
         }
         let elapsed = Date().timeIntervalSince(started)
-        print("engine-load allowed=\(totals.0) limited=\(totals.1) errors=\(totals.2) seconds=\(String(format: "%.2f", elapsed)) decisions_per_second=\(Int(Double(totals.0 + totals.1) / elapsed))")
+        print("engine-load allowed=\(totals.0) limited=\(totals.1) errors=\(totals.2) seconds=\(String(format: "%.2f", elapsed)) decisions_per_second=\(Int(Double(totals.0 + totals.1) / elapsed)) batches=\(await engine.coalescer?.batches ?? 0) batched_calls=\(await engine.coalescer?.batchedCalls ?? 0)")
         await client.shutdown()
     }
 }

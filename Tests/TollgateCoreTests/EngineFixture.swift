@@ -39,7 +39,9 @@ struct EngineFixture {
             workspaces: [Workspace(id: "web", organization: "acme")],
             keys: [APIKey(id: "k1", workspace: "web", overrides: keyOverrides), APIKey(id: "k2", workspace: "web")])
         #expect(configuration.problems == [])
-        return EngineFixture(client: client, keys: keys, engine: QuotaEngine(redis: client, keys: keys, scripts: scripts), configuration: configuration)
+        // Calls made at once go in batches, as in the gateway (CallCoalescer).
+        let engine = QuotaEngine(redis: client, keys: keys, scripts: scripts, coalescer: CallCoalescer(redis: client))
+        return EngineFixture(client: client, keys: keys, engine: engine, configuration: configuration)
     }
 
     var settings: Settings { configuration.settings }

@@ -40,6 +40,36 @@ struct EngineTests {
         try await fixture.cleanUp()
     }
 
+    /// A batch call (CallCoalescer) runs its requests one after another: each answers as it
+    /// would alone, one that fails answers its error and changes nothing, and the others' counts
+    /// are all written when the batch ends.
+    @Test func aBatchAnswersEachRequestAndAFailingOneChangesNothing() async throws {
+        let fixture = try await EngineFixture.make()
+        let batch = try #require(fixture.engine.scripts.settleBatch)
+        for id in ["r1", "r2", "r3"] { _ = try #require(try await fixture.reserve(id, input: 100, output: 100).hold) }
+        // r2's hold record is damaged: its commit fails inside the script, before it changes anything.
+        _ = try await fixture.client.send(.keyed("HSET", fixture.keys.state(organization: "acme"), fixture.keys.holdField(id: "r2"), "damaged"))
+        let requests = ["r1", "r2", "r3", "r1"].map { SettleRequest(kind: .commit, requestID: $0, usage: TokenUsage(input: 40, output: 10)) }
+        let plan = try fixture.plan()
+        let reply = try await fixture.client.send(QuotaEngine.batchCommand(batch, requests.map { fixture.engine.settleCommand($0, plan: plan, settings: fixture.settings) }))
+        let replies = try #require(reply.array)
+        #expect(replies.count == 4)
+        guard replies.count == 4 else { return }
+        if case .error(let message) = replies[1] { #expect(message.contains("data string too short") || message.contains("ERR"), "\(message)") } else { Issue.record("r2 answered \(replies[1])") }
+        let first = try fixture.engine.decodeSettle(replies[0], request: requests[0], settings: fixture.settings)
+        let third = try fixture.engine.decodeSettle(replies[2], request: requests[2], settings: fixture.settings)
+        let retry = try fixture.engine.decodeSettle(replies[3], request: requests[3], settings: fixture.settings)
+        #expect(first.isNew && first.settledHold && third.isNew && third.settledHold)
+        #expect(!retry.isNew && retry.cost == first.cost, "the retry in the same batch is answered from the first commit's outcome")
+        // Two commits of 40 + 10 tokens, and r2's hold of 200 tokens still held.
+        let organization = try await fixture.quota().level(.organization)
+        #expect(organization.windowTokens == 40 + 10 + 40 + 10 + 200)
+        #expect(organization.windowRequests == 3)
+        #expect(organization.daySpent == Money(nanos: 2 * (40 * 1_000 + 10 * 2_000)))
+        #expect(try await fixture.ledger().count == 2)
+        try await fixture.cleanUp()
+    }
+
     @Test func retriedCommitsNeverChargeTwice() async throws {
         let fixture = try await EngineFixture.make()
         _ = try await fixture.reserve("r1", input: 100, output: 100)

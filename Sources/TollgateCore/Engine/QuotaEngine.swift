@@ -89,9 +89,13 @@ public struct QuotaEngine: Sendable {
     public let scripts: QuotaScripts
     /// Added to Redis' clock in every script: 0 in production; tests move time with it.
     public var clockOffsetMillis: Int64
+    /// Batches reserve and settle calls of a partition while one is in flight (shared by the
+    /// engines of a process); nil sends every call on its own.
+    public var coalescer: CallCoalescer?
 
-    public init(redis: any RedisExecutor, keys: KeyLayout, scripts: QuotaScripts, clockOffsetMillis: Int64 = 0) {
+    public init(redis: any RedisExecutor, keys: KeyLayout, scripts: QuotaScripts, clockOffsetMillis: Int64 = 0, coalescer: CallCoalescer? = nil) {
         self.redis = redis
+        self.coalescer = coalescer
         self.keys = keys
         self.scripts = scripts
         self.clockOffsetMillis = clockOffsetMillis
@@ -100,7 +104,8 @@ public struct QuotaEngine: Sendable {
     // MARK: Reserve
 
     public func reserve(_ request: ReserveRequest, plan: RequestPlan, price: ResolvedPrice, settings: Settings) async throws(EngineError) -> ReserveDecision {
-        let reply = try await run(reserveCommand(request, plan: plan, price: price, settings: settings))
+        let reply = try await run(reserveCommand(request, plan: plan, price: price, settings: settings), batch: scripts.reserveBatch,
+                                  organization: plan.organization.id, settings: settings)
         return try decodeReserve(reply, request: request, plan: plan, price: price, settings: settings)
     }
 
@@ -137,7 +142,8 @@ public struct QuotaEngine: Sendable {
     // MARK: Commit and record
 
     public func settle(_ request: SettleRequest, plan: RequestPlan, settings: Settings) async throws(EngineError) -> Settlement {
-        let reply = try await run(settleCommand(request, plan: plan, settings: settings))
+        let reply = try await run(settleCommand(request, plan: plan, settings: settings), batch: scripts.settleBatch,
+                                  organization: plan.organization.id, settings: settings)
         return try decodeSettle(reply, request: request, settings: settings)
     }
 
@@ -261,9 +267,39 @@ public struct QuotaEngine: Sendable {
 
     // MARK: Plumbing
 
+    /// One call of a batch script (``QuotaScripts/settleBatch``, ``QuotaScripts/reserveBatch``)
+    /// that runs `commands`, single calls of its script whose keys share one slot, in order:
+    /// its reply is theirs, in an array (an error reply for a request that failed).
+    public static func batchCommand(_ script: RedisScript, _ commands: [RedisCommand]) -> RedisCommand {
+        var keys: [any RedisArgument] = []
+        var arguments: [any RedisArgument] = [commands.count]
+        for command in commands {
+            // FCALL function numkeys key... argument...
+            let keyCount = command.keyCount ?? 0
+            let rest = (3 + keyCount)..<command.argumentCount
+            keys += (3..<(3 + keyCount)).map { Array(command.argument($0)) as any RedisArgument }
+            arguments += [keyCount, rest.count]
+            arguments += rest.map { Array(command.argument($0)) as any RedisArgument }
+        }
+        return .evalsha(script, keys: keys, arguments: arguments)
+    }
+
     private func command(_ script: RedisScript, keys: [String], _ arguments: [any RedisArgument]) -> RedisCommand {
         assert(KeyLayout.sameSlot(keys), "keys of one script must share a slot: \(keys)")
         return .evalsha(script, keys: keys, arguments: arguments)
+    }
+
+    /// `command` through the coalescer, in a batch of `batch` with other calls of the
+    /// organisation's partition when one is in flight; on its own without a coalescer.
+    private func run(_ command: RedisCommand, batch: RedisScript?, organization: String, settings: Settings) async throws(EngineError) -> RedisReply {
+        guard let coalescer, let batch, let function = batch.function else { return try await run(command) }
+        let lane = CallCoalescer.Lane(function: function, prefix: keys.prefix, partition: keys.partition(of: organization), clockOffsetMillis: clockOffsetMillis,
+                                      bucketMilliseconds: settings.bucketMilliseconds, buckets: settings.bucketsPerWindow,
+                                      stateLayout: settings.stateLayout.rawValue)
+        switch await coalescer.send(command, lane: lane, batch: batch) {
+        case .success(let reply): return reply
+        case .failure(let error): throw .from(error)
+        }
     }
 
     private func run(_ command: RedisCommand) async throws(EngineError) -> RedisReply {

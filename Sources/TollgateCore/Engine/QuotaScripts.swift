@@ -6,12 +6,18 @@ import TollgateRedis
 /// `FCALL`): the contract's prelude, `common.lua` once, then each script's body as a function,
 /// with the contract's names expanded (``ScriptContract/expand(_:)``). The library is named by
 /// the hash of its code, so gateways of two versions never replace each other's functions.
+/// `reserve` and `settle` also have a batch form, which runs several requests of one partition
+/// in one call (``QuotaEngine``'s coalescer; `run_batch` in common.lua).
 public struct QuotaScripts: Sendable {
     public let reserve: RedisScript
     public let settle: RedisScript
     public let release: RedisScript
     public let quota: RedisScript
     public let adjust: RedisScript
+    /// The batch forms of `reserve` and `settle` (nil for a library without them: an earlier
+    /// version's, in tests).
+    public let reserveBatch: RedisScript?
+    public let settleBatch: RedisScript?
     /// Standalone (no prelude): the monitor's roll-up of ledger entries.
     public let rollup: RedisScript
 
@@ -22,21 +28,29 @@ public struct QuotaScripts: Sendable {
     }
 
     static let functions = ["reserve", "settle", "release", "quota", "adjust"]
+    static let batched: Set<String> = ["reserve", "settle"]
 
     /// The library built from the package's scripts, or from `source` (the text of a script by
     /// name: tests load an earlier version's scripts with it).
     public static func load(source: (String) throws(ScriptLoadingError) -> String = source) throws(ScriptLoadingError) -> QuotaScripts {
-        // The scripts' helpers read KEYS and ARGV: each function sets them on entry.
-        var code = ScriptContract.luaPrelude + "local KEYS, ARGV\n" + ScriptContract.expand(try source("common")) + "\n"
+        // The scripts' helpers read KEYS and ARGV: each function sets them on entry (a batch
+        // sets them per request).
+        let common = try source("common")
+        let batches = common.contains("local function run_batch(")
+        var code = ScriptContract.luaPrelude + "local KEYS, ARGV\n" + ScriptContract.expand(common) + "\n"
         for name in functions {
-            code += "redis.register_function('tg_\(name)_@@', function(keys, args)\nKEYS, ARGV = keys, args\n"
-                + ScriptContract.expand(try source(name)) + "\nend)\n"
+            code += "local function \(name)_body()\n" + ScriptContract.expand(try source(name)) + "\nend\n"
+                + "redis.register_function('tg_\(name)_@@', function(keys, args)\nKEYS, ARGV = keys, args\nreturn \(name)_body()\nend)\n"
+            if batches && batched.contains(name) {
+                code += "redis.register_function('tg_\(name)_batch_@@', function(keys, args) return run_batch(\(name)_body, keys, args) end)\n"
+            }
         }
         let hash = String(RedisScript(name: "library", source: code).sha1.prefix(12))
         let library = "#!lua name=tollgate_\(hash)\n" + code.replacingOccurrences(of: "_@@'", with: "_\(hash)'")
         func function(_ name: String) -> RedisScript { RedisScript(name: name, library: library, function: "tg_\(name)_\(hash)") }
         return QuotaScripts(reserve: function("reserve"), settle: function("settle"), release: function("release"), quota: function("quota"),
-                            adjust: function("adjust"), rollup: RedisScript(name: "rollup", source: try source("rollup")))
+                            adjust: function("adjust"), reserveBatch: batches ? function("reserve_batch") : nil,
+                            settleBatch: batches ? function("settle_batch") : nil, rollup: RedisScript(name: "rollup", source: try source("rollup")))
     }
 
     /// The text of `Resources/Scripts/<name>.lua`.

@@ -35,6 +35,8 @@ public final class Gateway: Sendable {
     let upstreamClient: UpstreamClient
     /// Proxied calls' commits, run after their answers have gone out.
     let settlements = SettlementQueue()
+    /// Batches the engine's calls per partition while one is in flight (nil: `--no-batch-calls`).
+    let coalescer: CallCoalescer?
     private let shuttingDown = Atomic<Bool>(false)
 
     /// - Parameters:
@@ -49,6 +51,7 @@ public final class Gateway: Sendable {
         self.registry = registry
         self.logger = logger
         scripts = try QuotaScripts.load()
+        coalescer = configuration.batchCalls ? CallCoalescer(redis: redis) : nil
         upstreamClient = UpstreamClient(configuration: configuration.proxy)
         events = EventPublisher(redis: redis, channel: KeyLayout(prefix: keyPrefix).eventsChannel)
         refusals = RefusalCounter(redis: redis, logger: logger)
@@ -98,7 +101,7 @@ public final class Gateway: Sendable {
     /// The engine for a snapshot (its partition count shapes the key layout).
     func engine(for snapshot: GatewaySnapshot) -> QuotaEngine {
         QuotaEngine(redis: redis, keys: KeyLayout(prefix: keyPrefix, partitions: snapshot.configuration.settings.partitions),
-                    scripts: scripts, clockOffsetMillis: configuration.clockOffsetMillis)
+                    scripts: scripts, clockOffsetMillis: configuration.clockOffsetMillis, coalescer: coalescer)
     }
 
     // MARK: Router

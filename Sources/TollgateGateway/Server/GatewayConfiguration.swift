@@ -20,6 +20,9 @@ public struct GatewayConfiguration: Sendable {
     public var customerPreload: Int
     /// The change feed reads at most once per this gap (see ``CustomerChangeFeed``).
     public var customerFeedGap: Duration
+    /// Reserves and commits of a partition that arrive while one is in flight go to Redis
+    /// together, as one batch call (see ``CallCoalescer``); false sends each on its own.
+    public var batchCalls: Bool
     /// Consecutive Redis failures that open the circuit breaker.
     public var breakerFailureThreshold: Int
     /// How long the breaker stays open before one probe request may try Redis again.
@@ -44,7 +47,8 @@ public struct GatewayConfiguration: Sendable {
                 spoolLimitBytes: Int = 64 * 1024 * 1024, drainDelay: Duration = .seconds(2), nodeName: String = "gateway",
                 clockOffsetMillis: Int64 = 0, proxy: ProxyConfiguration = ProxyConfiguration(),
                 customerCacheSize: Int = 100_000, negativeCacheTTL: Duration = .seconds(5), customerPreload: Int = 10_000,
-                customerFeedGap: Duration = CustomerChangeFeed.defaultReadGap) {
+                customerFeedGap: Duration = CustomerChangeFeed.defaultReadGap, batchCalls: Bool = true) {
+        self.batchCalls = batchCalls
         self.customerPreload = customerPreload
         self.customerFeedGap = customerFeedGap
         self.customerCacheSize = customerCacheSize

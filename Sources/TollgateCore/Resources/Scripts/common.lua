@@ -137,9 +137,19 @@ end
 -- The state layout the running call writes (its T_STATE_LAYOUT, set by moment()).
 local write_layout = 2
 
+-- A batch: requests of one partition run one after another in one call (run_batch), each as if
+-- it were its own call. Its requests read TIME once; a subject one request loads stays loaded
+-- for the next (`loaded`, by state hash and field), and the subjects requests save are written
+-- with one HSET per state hash when the batch ends (`pending`, flush()). nil outside a batch.
+local batch = nil
+
 local function moment(a)
   write_layout = a[#a - T_STATE_LAYOUT]
-  local t = redis.call('TIME')
+  local t = batch and batch.time
+  if not t then
+    t = redis.call('TIME')
+    if batch then batch.time = t end
+  end
   local now = t[1] * 1000 + floor(t[2] / 1000) + a[N_CLOCK_OFFSET]
   local day, month = periods(now, a[N_TIMEZONE_OFFSET])
   return now, a[N_TIMEZONE_OFFSET], a[N_BUCKET_MS], a[N_BUCKETS], floor(now / a[N_BUCKET_MS]), day, month
@@ -282,6 +292,26 @@ end
 
 local function windowed(s) return s[S_WINDOW] > 0 end
 
+-- load(), or within a batch the subject as an earlier request of the batch left it (`raw` and
+-- `graw`, read before, are then stale and unused). `windowed` starts a window on it as load() would.
+local function subject(field, raw, graw, windowed, K, c, day, month)
+  if not batch then return load(field, raw, graw, windowed, K, c, day, month) end
+  local loaded = batch.loaded[KEYS[1]]
+  if not loaded then
+    loaded = {}
+    batch.loaded[KEYS[1]] = loaded
+  end
+  local s = loaded[field]
+  if not s then
+    s = load(field, raw, graw, windowed, K, c, day, month)
+    loaded[field] = s
+  elseif windowed and s[S_WINDOW] ~= K then
+    s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = K, c, 0, 0, 0, 0
+    s.reset, s.stale, s.groups, s.dirty = true, true, {}, {}
+  end
+  return s
+end
+
 -- Appends subject s's header in the call's layout and changed ring groups (all of them when
 -- stale ones may be stored) to `args`. Layout 1 keeps the newest bucket's counts in its slot.
 local function save(s, args)
@@ -347,37 +377,115 @@ end
 
 -- One HMGET of fields `extra` (such as 'x' and a hold) and, per subject field, its header and
 -- the ring group of bucket c: the header of fields[i] is at #extra + 2i - 1, its group after it.
+-- Within a batch, a subject an earlier request loaded is not read again (false in its place).
 local function read(extra, fields, K, c)
   local names, E, gc = {}, #extra, group_of(K, c)
+  local loaded = batch and batch.loaded[KEYS[1]]
   for i = 1, E do names[i] = extra[i] end
+  local at = {}
   for i = 1, #fields do
-    names[E + 2 * i - 1] = fields[i]
-    names[E + 2 * i] = group_field(fields[i], gc)
+    if not (loaded and loaded[fields[i]]) then
+      names[#names + 1] = fields[i]
+      at[i] = #names
+      names[#names + 1] = group_field(fields[i], gc)
+    end
   end
-  return redis.call('HMGET', KEYS[1], tunpack(names))
+  local values = redis.call('HMGET', KEYS[1], tunpack(names))
+  if #names == E + 2 * #fields then return values end
+  local raw = {}
+  for i = 1, E do raw[i] = values[i] end
+  for i = 1, #fields do
+    local p = at[i]
+    raw[E + 2 * i - 1], raw[E + 2 * i] = p and values[p] or false, p and values[p + 1] or false
+  end
+  return raw
 end
 
 -- Subjects `fields` of a read whose first header is at raw[from].
 local function subjects_of(raw, from, fields, flags, K, c, day, month, advance)
   local subjects = {}
   for i = 1, #fields do
-    subjects[i] = load(fields[i], raw[from + 2 * i - 2] or nil, raw[from + 2 * i - 1] or false, flags[i], K, c, day, month, advance)
+    if advance == false then
+      subjects[i] = load(fields[i], raw[from + 2 * i - 2] or nil, raw[from + 2 * i - 1] or false, flags[i], K, c, day, month, advance)
+    else
+      subjects[i] = subject(fields[i], raw[from + 2 * i - 2] or nil, raw[from + 2 * i - 1] or false, flags[i], K, c, day, month)
+    end
   end
   return subjects
 end
 
--- Writes every subject (and the field/value pairs `extra`) with one HSET; moves the hash's TTL
--- past the month's end once a month (`marker`: the stored 'x').
-local function save_all(subjects, marker, month, now, tz, extra)
-  local args = extra or {}
-  for i = 1, #subjects do save(subjects[i], args) end
+-- Writes `args` (subjects' field/value pairs) and 'x' with one HSET; moves the hash's TTL past
+-- the month's end once a month (`marker`: the stored 'x').
+local function write_state(key, args, marker, month, now, tz)
   local fresh = marker ~= tostring(month)
   if fresh then
     args[#args + 1] = 'x'
     args[#args + 1] = month
   end
-  redis.call('HSET', KEYS[1], tunpack(args))
-  if fresh then redis.call('PEXPIRE', KEYS[1], month_end(month, tz) - now + 2 * DAY_MS) end
+  if #args > 0 then redis.call('HSET', key, tunpack(args)) end
+  if fresh then redis.call('PEXPIRE', key, month_end(month, tz) - now + 2 * DAY_MS) end
+end
+
+-- Writes every subject and the field/value pairs `extra` of the state hash. Within a batch the
+-- extra pairs are written now and the subjects when the batch ends (flush()).
+local function save_all(subjects, marker, month, now, tz, extra)
+  if not batch then
+    local args = extra or {}
+    for i = 1, #subjects do save(subjects[i], args) end
+    return write_state(KEYS[1], args, marker, month, now, tz)
+  end
+  if extra then redis.call('HSET', KEYS[1], tunpack(extra)) end
+  local pending = batch.pending[KEYS[1]]
+  if not pending then
+    pending = { saved = {}, list = {} }
+    batch.pending[KEYS[1]] = pending
+    batch.hashes[#batch.hashes + 1] = KEYS[1]
+  end
+  for i = 1, #subjects do
+    local s = subjects[i]
+    if not pending.saved[s] then
+      pending.saved[s] = true
+      pending.list[#pending.list + 1] = s
+    end
+  end
+  pending.marker, pending.month, pending.now, pending.tz = marker, month, now, tz
+end
+
+-- Writes what the batch's requests saved: one HSET per state hash.
+local function flush()
+  for _, key in ipairs(batch.hashes) do
+    local pending, args = batch.pending[key], {}
+    KEYS = { key } -- save() may fetch a ring group of this hash
+    for _, s in ipairs(pending.list) do save(s, args) end
+    write_state(key, args, pending.marker, pending.month, pending.now, pending.tz)
+  end
+end
+
+-- Runs `body` (a function's body, reading KEYS and ARGV) for each request of a batch and
+-- returns their replies in order. `args`: the request count, then per request its key count,
+-- its argument count and its arguments; `keys`: every request's keys in order. A request that
+-- fails answers its error and the others go on (a script fails before it changes anything).
+local function run_batch(body, keys, args)
+  if not floor then bind() end
+  local replies, k, a = {}, 1, 2
+  batch = { loaded = {}, pending = {}, hashes = {} }
+  for r = 1, tonumber(args[1]) do
+    local nk, na = tonumber(args[a]), tonumber(args[a + 1])
+    KEYS, ARGV = { tunpack(keys, k, k + nk - 1) }, { tunpack(args, a + 2, a + 1 + na) }
+    k, a = k + nk, a + 2 + na
+    local ok, reply = pcall(body)
+    if ok then
+      replies[r] = reply
+    elseif type(reply) == 'table' and reply.err then
+      replies[r] = reply
+    else
+      replies[r] = redis.error_reply(tostring(reply))
+    end
+  end
+  local ok, failure = pcall(flush)
+  batch = nil
+  if not ok then error(failure) end
+  return replies
 end
 
 -- Splits a comma-separated list of subject fields.

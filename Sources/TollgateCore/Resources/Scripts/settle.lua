@@ -108,7 +108,7 @@ end
 local subjects = {}
 for i = 1, #fields do
   local p = position[fields[i]]
-  subjects[i] = load(fields[i], raw[p] or nil, raw[p + 1] or false, flags[i], K, c, day, month)
+  subjects[i] = subject(fields[i], raw[p] or nil, raw[p + 1] or false, flags[i], K, c, day, month)
 end
 
 local usage = { a[SN_USAGE_INPUT], a[SN_USAGE_CACHED_INPUT], a[SN_USAGE_CACHE_WRITE], a[SN_USAGE_OUTPUT], a[SN_USAGE_REASONING] }
