@@ -59,4 +59,29 @@ for concurrency in 1 64; do
         printf '%-46s %10s %9s %9s  errors=%s\n' "reserve+commit pairs (Swift), $nodes node(s), c=$concurrency" "$rps" "$p50" "$p99" "$errors"
     done
 done
+
+# Batched (the default) and unbatched (--no-batch-calls) gateways side by side: reserve+commit
+# pairs at c=1 and c=64 through one node each, alternating, with Redis' CPU (INFO cpu user +
+# system) per pair.
+redis_cpu_seconds() { redis-cli -p "$redis_port" info cpu | awk -F: '/^used_cpu_(sys|user):/ { total += $2 } END { printf "%.6f", total }'; }
+port="$(free_port)"
+"$bin/tollgate" serve --redis "$url" --prefix bench --port "$port" --node c --spool "$work/spool-c.jsonl" --log-level error --no-batch-calls &
+track_pid $!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+printf '%-46s %10s %9s %9s %16s\n' "what" "pairs/s" "p50 ms" "p99 ms" "Redis CPU µs/pair"
+for concurrency in 1 64; do
+    for round in 1 2; do
+        for mode in "batched:$one" "unbatched:http://127.0.0.1:$port"; do
+            before=$(redis_cpu_seconds)
+            line=$("$bin/tollgate-bench" gateway-load --urls "${mode#*:}" --concurrency "$concurrency" --mode pair --seconds "$seconds" | tail -1)
+            after=$(redis_cpu_seconds)
+            ops=$(echo "$line" | sed -E 's/.* ops=([0-9]+).*/\1/')
+            rps=$(echo "$line" | sed -E 's/.* rps=([0-9]+).*/\1/')
+            p50=$(echo "$line" | sed -E 's/.* p50_ms=([0-9.]+).*/\1/')
+            p99=$(echo "$line" | sed -E 's/.* p99_ms=([0-9.]+).*/\1/')
+            cpu=$(awk -v a="$before" -v b="$after" -v n="$ops" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+            printf '%-46s %10s %9s %9s %16s\n' "pairs, ${mode%%:*} gateway, c=$concurrency, round $round" "$rps" "$p50" "$p99" "$cpu"
+        done
+    done
+done
 redis-cli -p "$redis_port" info commandstats | grep -E '^cmdstat_(evalsha|fcall)' || true

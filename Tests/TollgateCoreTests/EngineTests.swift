@@ -44,9 +44,11 @@ struct EngineTests {
     /// would alone, one that fails answers its error and changes nothing, and the others' counts
     /// are all written when the batch ends.
     @Test func aBatchAnswersEachRequestAndAFailingOneChangesNothing() async throws {
-        let fixture = try await EngineFixture.make()
+        let fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 100_000))
         let batch = try #require(fixture.engine.scripts.settleBatch)
-        for id in ["r1", "r2", "r3"] { _ = try #require(try await fixture.reserve(id, input: 100, output: 100).hold) }
+        // Reserved for a user the commits do not name: each commit reads the user's subject from
+        // its reservation, and the batch's later ones find it already loaded.
+        for id in ["r1", "r2", "r3"] { _ = try #require(try await fixture.reserve(id, input: 100, output: 100, user: "alice").hold) }
         // r2's hold record is damaged: its commit fails inside the script, before it changes anything.
         _ = try await fixture.client.send(.keyed("HSET", fixture.keys.state(organization: "acme"), fixture.keys.holdField(id: "r2"), "damaged"))
         let requests = ["r1", "r2", "r3", "r1"].map { SettleRequest(kind: .commit, requestID: $0, usage: TokenUsage(input: 40, output: 10)) }
@@ -67,6 +69,7 @@ struct EngineTests {
         #expect(organization.windowRequests == 3)
         #expect(organization.daySpent == Money(nanos: 2 * (40 * 1_000 + 10 * 2_000)))
         #expect(try await fixture.ledger().count == 2)
+        #expect(try await fixture.quota(user: "alice").level(.user).windowTokens == 40 + 10 + 40 + 10 + 200)
         try await fixture.cleanUp()
     }
 

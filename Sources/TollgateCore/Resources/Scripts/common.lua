@@ -390,7 +390,7 @@ local function read(extra, fields, K, c)
       names[#names + 1] = group_field(fields[i], gc)
     end
   end
-  local values = redis.call('HMGET', KEYS[1], tunpack(names))
+  local values = #names > 0 and redis.call('HMGET', KEYS[1], tunpack(names)) or {}
   if #names == E + 2 * #fields then return values end
   local raw = {}
   for i = 1, E do raw[i] = values[i] end
