@@ -64,25 +64,24 @@ struct EngineCost: AsyncParsableCommand {
                 [engine.settleCommand(SettleRequest(kind: .commit, requestID: ids[index], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
                                       plan: plan, settings: settings)]
             }
-            // Commits of 16 requests per call (QuotaScripts.settleBatch), on reservations of their own.
-            var batchCommit: (usec: Double, cpu: Double)?
-            if let settleBatch = engine.scripts.settleBatch {
+            // Reserves and their commits, 16 requests per call (QuotaScripts.reserveBatch, settleBatch).
+            if let reserveBatch = engine.scripts.reserveBatch, let settleBatch = engine.scripts.settleBatch {
                 let batchIDs = (0..<calls).map { "b\(round)-\($0)" }
-                _ = try await phase(client, "reserve", command: "fcall") { index in
-                    [engine.reserveCommand(ReserveRequest(requestID: batchIDs[index], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
-                                           plan: plan, price: price, settings: settings)]
+                let reserved = try await phase(client, "reserve batch", command: "fcall", size: 16) { index in
+                    [QuotaEngine.batchCommand(reserveBatch, (index..<min(calls, index + 16)).map { member in
+                        engine.reserveCommand(ReserveRequest(requestID: batchIDs[member], model: "gpt-4.1", inputTokens: 500, maxOutputTokens: 200, user: "alice", feature: "chat"),
+                                              plan: plan, price: price, settings: settings)
+                    })]
                 }
-                let batched = try await phase(client, "commit batch", command: "fcall", size: 16) { index in
+                let committed = try await phase(client, "commit batch", command: "fcall", size: 16) { index in
                     [QuotaEngine.batchCommand(settleBatch, (index..<min(calls, index + 16)).map { member in
                         engine.settleCommand(SettleRequest(kind: .commit, requestID: batchIDs[member], usage: TokenUsage(input: 450, cachedInput: 50, output: 120)),
                                              plan: plan, settings: settings)
                     })]
                 }
-                batchCommit = batched
-                print(String(format: "round %d: commit in batches of 16: usec_per_decision=%.2f redis_cpu_us_per_decision=%.2f",
-                             round, batched.usec, batched.cpu))
+                print(String(format: "round %d: in batches of 16: usec_per_decision reserve=%.2f commit=%.2f redis_cpu_us_per_decision reserve=%.2f commit=%.2f reserve+commit=%.2f",
+                             round, reserved.usec, committed.usec, reserved.cpu, committed.cpu, reserved.cpu + committed.cpu))
             }
-            _ = batchCommit
             // Model calls (reserve, then commit) from 64 concurrent callers through the engine,
             // each call on its own and then through a CallCoalescer, as a busy gateway sends them.
             for coalesced in [false, true] {
