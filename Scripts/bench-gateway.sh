@@ -79,8 +79,9 @@ for concurrency in 1 64; do
             rps=$(echo "$line" | sed -E 's/.* rps=([0-9]+).*/\1/')
             p50=$(echo "$line" | sed -E 's/.* p50_ms=([0-9.]+).*/\1/')
             p99=$(echo "$line" | sed -E 's/.* p99_ms=([0-9.]+).*/\1/')
+            errors=$(echo "$line" | sed -E 's/.* errors=([0-9]+).*/\1/')
             cpu=$(awk -v a="$before" -v b="$after" -v n="$ops" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
-            printf '%-46s %10s %9s %9s %16s\n' "pairs, ${mode%%:*} gateway, c=$concurrency, round $round" "$rps" "$p50" "$p99" "$cpu"
+            printf '%-46s %10s %9s %9s %16s  errors=%s\n' "pairs, ${mode%%:*} gateway, c=$concurrency, round $round" "$rps" "$p50" "$p99" "$cpu" "$errors"
         done
     done
 done
