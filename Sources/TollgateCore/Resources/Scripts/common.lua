@@ -171,10 +171,7 @@ end
 
 local function zero_group(K, g) return rep(ZERO_SLOT, min(GROUP_SLOTS, K - g * GROUP_SLOTS)) end
 
--- Ring group g of subject s, fetched on first use (a group not read with the header): its
--- bytes as stored, or once a slot of it changed, the table of its slots' numbers (tokens,
--- requests, tokens, ...), so that a batch changing one group many times decodes and encodes
--- it once.
+-- Ring group g of subject s, fetched on first use (a group not read with the header).
 local function group(s, K, g)
   local v = s.groups[g]
   if v == nil then
@@ -202,44 +199,19 @@ local function prefetch(subjects, K, bucket)
   for i = 1, #wanted do wanted[i].groups[g] = values[i] or zero_group(K, g) end
 end
 
--- The unpack format of a ring group of n slots, made once per count.
-local GROUP_FORMATS = {}
-local function group_format(n)
-  local format = GROUP_FORMATS[n]
-  if not format then
-    format = '<' .. rep('I4I4', n)
-    GROUP_FORMATS[n] = format
-  end
-  return format
-end
-
--- Ring group g of s as bytes, to store.
-local function group_bytes(s, K, g)
-  local v = group(s, K, g)
-  if type(v) == 'table' then return spack(group_format(#v / 2), tunpack(v)) end
-  return v
-end
-
 -- The (tokens, requests) stored in bucket `bucket`'s ring slot.
 local function ring_slot(s, K, bucket)
   local g = group_of(K, bucket)
-  local v, i = group(s, K, g), bucket % K - g * GROUP_SLOTS
-  if type(v) == 'table' then return v[2 * i + 1], v[2 * i + 2] end
-  return sunpack(SLOT, v, i * SLOT_SIZE + 1)
+  return sunpack(SLOT, group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE + 1)
 end
 
 -- Stores (t, r) in bucket `bucket`'s ring slot; a slot that already holds them is not rewritten.
 local function set_ring_slot(s, K, bucket, t, r)
-  local ot, orq = ring_slot(s, K, bucket)
-  if ot == t and orq == r then return end
   local g = group_of(K, bucket)
-  local v, i = s.groups[g], bucket % K - g * GROUP_SLOTS
-  if type(v) ~= 'table' then
-    v = { sunpack(group_format(#v / SLOT_SIZE), v) }
-    v[#v] = nil -- the position after the last number
-    s.groups[g] = v
-  end
-  v[2 * i + 1], v[2 * i + 2] = t, r
+  local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
+  local ot, orq = sunpack(SLOT, v, at + 1)
+  if ot == t and orq == r then return end
+  s.groups[g] = sub(v, 1, at) .. spack(SLOT, t, r) .. sub(v, at + SLOT_SIZE + 1)
   s.dirty[g] = true
 end
 
@@ -356,12 +328,12 @@ local function save(s, args)
   if s.stale then
     for g = 0, math.ceil(K / GROUP_SLOTS) - 1 do
       args[#args + 1] = group_field(s.field, g)
-      args[#args + 1] = group_bytes(s, K, g)
+      args[#args + 1] = group(s, K, g)
     end
   else
     for g in pairs(s.dirty) do
       args[#args + 1] = group_field(s.field, g)
-      args[#args + 1] = group_bytes(s, K, g)
+      args[#args + 1] = s.groups[g]
     end
   end
 end
@@ -378,11 +350,14 @@ local function window_add(s, K, bucket, tokens, requests)
     s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = nt, nr
     return
   end
-  local t, r = ring_slot(s, K, bucket)
+  local g = group_of(K, bucket)
+  local v, at = group(s, K, g), (bucket % K - g * GROUP_SLOTS) * SLOT_SIZE
+  local t, r = sunpack(SLOT, v, at + 1)
   local nt, nr = min(4294967295, max(0, t + tokens)), min(4294967295, max(0, r + requests))
   if nt == t and nr == r then return end
   s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS] = s[S_WINDOW_TOKENS] + nt - t, s[S_WINDOW_REQUESTS] + nr - r
-  set_ring_slot(s, K, bucket, nt, nr)
+  s.groups[g] = sub(v, 1, at) .. spack(SLOT, nt, nr) .. sub(v, at + SLOT_SIZE + 1)
+  s.dirty[g] = true
 end
 
 -- Moves an amount of money and tokens into (sign 1) or out of (sign -1) the held budgets
