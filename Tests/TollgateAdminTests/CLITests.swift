@@ -69,6 +69,13 @@ struct CLITests {
         #expect(try await cli.ok(["price", "history", "test-model"]).contains("provider raised prices"))
         #expect(try await cli.ok(["price", "list", "--at", "2100-01-02"]) == "(none)\n")
 
+        // The state layout: 2 for a document written by this version, changed alone and audited.
+        #expect(try await cli.ok(["config", "state-layout"]) == "2\n")
+        try await cli.ok(["config", "state-layout", "1", "--reason", "gateways of the earlier version still run"])
+        #expect(try await cli.configuration(redis).settings.stateLayout == .ringSlot)
+        #expect(try await cli.ok(["config", "state-layout"]) == "1\n")
+        #expect(try await cli.ok(["audit", "--limit", "1"]).contains("config state-layout 1"))
+
         // The audit log has every change, with actor and old → new.
         let audit = try await cli.ok(["audit", "--limit", "100", "--values", "--json"])
         #expect(audit.contains(#""actor":"tester""#) && audit.contains("org set acme") && audit.contains("\\\"daily_budget\\\":\\\"30.00\\\""))
@@ -165,6 +172,7 @@ struct CLITests {
             (["config", "import", badConfig], 64, "unknown currency"),
             (["config", "check", badConfig], 64, "unknown currency"),
             (["audit", "--limit", "0"], 64, "--limit"),
+            (["config", "state-layout", "3"], 64, "must be 1 or 2"),
         ]
         for (arguments, status, message) in cases {
             let result = try await cli.run(arguments)

@@ -8,8 +8,39 @@ import Yams
 public struct ConfigCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Check, export and import the whole configuration (YAML or JSON).",
-        subcommands: [Check.self, Export.self, Import.self])
+        subcommands: [Check.self, Export.self, Import.self, StateLayoutCommand.self])
     public init() {}
+
+    /// `tollgate config state-layout 1|2`: the one setting that changes while traffic flows
+    /// without touching the rest of the configuration (Docs/operations.md, "Upgrading to state
+    /// layout 2").
+    struct StateLayoutCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "state-layout",
+            abstract: "Show or set settings.state_layout: the layout the engine writes counters in (2 once every process runs a version that reads it).")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "1 or 2; omit to show the current one.") var layout: Int?
+        @Option(help: "Why, for the audit log.") var reason: String = ""
+
+        func validate() throws {
+            if let layout, Settings.StateLayout(rawValue: layout) == nil { throw ValidationError("the state layout must be 1 or 2") }
+        }
+
+        func run() async throws {
+            try await AdminContext.run(options) { context in
+                guard let layout = layout.flatMap(Settings.StateLayout.init(rawValue:)) else {
+                    print(try await context.load().configuration.settings.stateLayout.rawValue)
+                    return
+                }
+                try await context.change("config state-layout \(layout.rawValue)", reason: reason) { configuration in
+                    let old = configuration.settings.stateLayout
+                    guard old != layout else { return nil }
+                    configuration.settings.stateLayout = layout
+                    return (old: "\(old.rawValue)", new: "\(layout.rawValue)")
+                }
+            }
+        }
+    }
 
     static func decode(_ path: String) throws -> TollgateConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else { throw AdminError.invalid("cannot read '\(path)'") }
