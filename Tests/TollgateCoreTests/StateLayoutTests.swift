@@ -91,6 +91,33 @@ import TollgateRedis
         for run in runs { try await run.cleanUp() }
     }
 
+    /// Going back after the switch (Docs/operations.md): once a window and two buckets have
+    /// passed since a subject was last written in layout 2, the earlier version reads its day and
+    /// month counters and restarts its window, as this version does.
+    @Test func anEarlierVersionReadsALayoutTwoSubjectOnceItsWindowHasPassed() async throws {
+        var fixture = try await EngineFixture.make(userCaps: UserCaps(tpm: 100_000))
+        for index in 0..<5 {
+            _ = try #require(try await fixture.reserve("r\(index)", input: 300, output: 100, user: "alice").hold)
+            _ = try await fixture.commit("r\(index)", TokenUsage(input: 250, output: 40 + Int64(index)))
+        }
+        #expect(try await fixture.client.send(.keyed("HSTRLEN", fixture.keys.state(organization: "acme"), "o")).int == 101)
+        let later = Int64(fixture.settings.windowSeconds) * 1_000 + 2 * Int64(fixture.settings.bucketMilliseconds)
+        var earlier = QuotaEngine(redis: fixture.client, keys: fixture.keys, scripts: try Self.earlierScripts())
+        earlier.clockOffsetMillis = later
+        fixture.configuration.settings.stateLayout = .ringSlot
+        let current = fixture.shifted(by: .milliseconds(later))
+        // Read alike, before and after the earlier version writes the subjects again.
+        for step in 0..<2 {
+            let seenBefore = Self.describe(try await fixture.quota(user: "alice", engine: earlier))
+            #expect(seenBefore == Self.describe(try await fixture.quota(user: "alice", engine: current)), "step \(step)")
+            #expect(try await fixture.quota(user: "alice", engine: current).level(.organization).windowTokens == Int64(step) * 290)
+            _ = try #require(try await fixture.reserve("later\(step)", input: 300, output: 100, user: "alice", engine: earlier).hold)
+            _ = try await fixture.commit("later\(step)", TokenUsage(input: 250, output: 40), engine: earlier)
+        }
+        #expect(try await fixture.client.send(.keyed("HSTRLEN", fixture.keys.state(organization: "acme"), "o")).int == 93)
+        try await fixture.cleanUp()
+    }
+
     /// The engine library of the version before layout 2, as it was released: its scripts
     /// verbatim, built with today's contract except for the subject header, which was layout 1's.
     static func earlierScripts() throws -> QuotaScripts {
