@@ -249,7 +249,7 @@ struct EngineCost: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let cpuAfter = try await Self.cpuSeconds(client)
         return (Double(calls) / seconds, (cpuAfter - cpuBefore) * 1e6 / Double(calls),
-                await engine.coalescer?.batches ?? 0, await engine.coalescer?.batchedCalls ?? 0)
+                engine.coalescer?.batches ?? 0, engine.coalescer?.batchedCalls ?? 0)
     }
 
     static func cpuSeconds(_ client: RedisClient) async throws -> Double {

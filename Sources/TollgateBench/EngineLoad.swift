@@ -91,7 +91,7 @@ struct EngineLoad: AsyncParsableCommand {
             return try await group.reduce((0, 0, 0)) { ($0.0 + $1.0, $0.1 + $1.1, $0.2 + $1.2) }
         }
         let elapsed = Date().timeIntervalSince(started)
-        print("engine-load allowed=\(totals.0) limited=\(totals.1) errors=\(totals.2) seconds=\(String(format: "%.2f", elapsed)) decisions_per_second=\(Int(Double(totals.0 + totals.1) / elapsed)) batches=\(await engine.coalescer?.batches ?? 0) batched_calls=\(await engine.coalescer?.batchedCalls ?? 0)")
+        print("engine-load allowed=\(totals.0) limited=\(totals.1) errors=\(totals.2) seconds=\(String(format: "%.2f", elapsed)) decisions_per_second=\(Int(Double(totals.0 + totals.1) / elapsed)) batches=\(engine.coalescer?.batches ?? 0) batched_calls=\(engine.coalescer?.batchedCalls ?? 0)")
         await client.shutdown()
     }
 }

@@ -109,7 +109,7 @@ struct ConcurrencyTests {
         #expect(refused > 100)
         #expect(peak > 36_000, "peak \(peak)")
         // Concurrent calls of this process went to Redis in batches (CallCoalescer), as in a gateway.
-        let batches = await fixture.engine.coalescer?.batches ?? 0
+        let batches = fixture.engine.coalescer?.batches ?? 0
         #expect(batches > 10, "batches: \(batches)")
         // Requests came from all three processes.
         #expect(Set(allowed.map { String($0.rid.prefix(5)) }).isSuperset(of: ["proc0", "proc1", "local"]))

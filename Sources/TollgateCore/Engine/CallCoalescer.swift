@@ -1,17 +1,19 @@
+import Synchronization
 import TollgateRedis
 
 /// Sends the engine's reserve and settle calls of one partition as batches while Redis is
 /// busy with that partition: a call that finds a free place in its lane goes out at once,
 /// alone, as it always did; calls that arrive while the lane is full wait for a call to return
-/// and then go out together as one call of the script's batch form (``QuotaScripts/settleBatch``), which
-/// runs them one after another exactly as separate calls would, reading each subject once and
-/// writing it once for the whole batch (Docs/lua-scripts.md, "Batches").
+/// and then go out together as one call of the script's batch form (``QuotaScripts/settleBatch``),
+/// which runs them one after another exactly as separate calls would, reading each subject once
+/// and writing it once for the whole batch (Docs/lua-scripts.md, "Batches").
 ///
-/// So an idle gateway adds nothing to a call, and a busy one spends less Redis time per
-/// decision (Docs/benchmarks.md). Up to ``maxInFlight`` calls of a lane run at once; a call
-/// that finds them all in flight waits for the first to return. One coalescer serves a whole
-/// process: engines are made per request and share it.
-public actor CallCoalescer {
+/// So an idle gateway adds nothing to a call (no task hop either: the lane's state is behind a
+/// lock, not in an actor), and a busy one spends less Redis time per decision
+/// (Docs/benchmarks.md). Up to ``maxInFlight`` calls of a lane run at once; a call that finds
+/// them all in flight waits for the first to return. One coalescer serves a whole process:
+/// engines are made per request and share it.
+public final class CallCoalescer: Sendable {
     /// The calls that may share a batch: one script, one partition (so one hash slot), and the
     /// same clock and window settings (so a subject loaded by one request suits the next).
     public struct Lane: Hashable, Sendable {
@@ -24,9 +26,22 @@ public actor CallCoalescer {
         let stateLayout: Int
     }
 
-    private struct Waiting {
+    /// What a waiting call is told: its reply, or that a place came free and it goes alone.
+    private enum Turn: Sendable {
+        case answered(Result<RedisReply, RedisError>)
+        case goAlone
+    }
+
+    private struct Waiting: Sendable {
         let command: RedisCommand
-        let continuation: CheckedContinuation<Result<RedisReply, RedisError>, Never>
+        let continuation: CheckedContinuation<Turn, Never>
+    }
+
+    private struct State {
+        var inFlight: [Lane: Int] = [:]
+        var waiting: [Lane: [Waiting]] = [:]
+        var batches = 0
+        var batchedCalls = 0
     }
 
     private let redis: any RedisExecutor
@@ -35,11 +50,7 @@ public actor CallCoalescer {
     /// Calls of one lane in flight at once: with two, Redis works on one while the other's
     /// reply travels, so batching does not leave it idle.
     public let maxInFlight: Int
-    private var inFlight: [Lane: Int] = [:]
-    private var waiting: [Lane: [Waiting]] = [:]
-    /// Calls sent so far in batches of two or more, and those batches.
-    public private(set) var batchedCalls = 0
-    public private(set) var batches = 0
+    private let state = Mutex(State())
 
     public init(redis: any RedisExecutor, maxBatch: Int = 64, maxInFlight: Int = 2) {
         self.redis = redis
@@ -47,42 +58,68 @@ public actor CallCoalescer {
         self.maxInFlight = max(1, maxInFlight)
     }
 
+    /// Batch calls made so far, and the calls they carried.
+    public var batches: Int { state.withLock { $0.batches } }
+    public var batchedCalls: Int { state.withLock { $0.batchedCalls } }
+
     /// Runs `command` (a single call of a script whose batch form is `batch`) and returns its reply.
     public func send(_ command: RedisCommand, lane: Lane, batch: RedisScript) async -> Result<RedisReply, RedisError> {
-        if inFlight[lane, default: 0] < maxInFlight {
-            inFlight[lane, default: 0] += 1
-            let result = await Self.result(of: command, on: redis)
-            finished(lane, batch: batch)
-            return result
+        if !takePlace(lane) {
+            let turn = await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
+                // A place may have come free since: then go alone, else wait in the lane.
+                let queued = state.withLock { state -> Bool in
+                    if state.inFlight[lane, default: 0] < maxInFlight {
+                        state.inFlight[lane, default: 0] += 1
+                        return false
+                    }
+                    state.waiting[lane, default: []].append(Waiting(command: command, continuation: continuation))
+                    return true
+                }
+                if !queued { continuation.resume(returning: .goAlone) }
+            }
+            // Answered within a batch; or a place came free and this call goes alone, below.
+            if case .answered(let result) = turn { return result }
         }
-        return await withCheckedContinuation { continuation in
-            waiting[lane, default: []].append(Waiting(command: command, continuation: continuation))
+        let result = await Self.result(of: command, on: redis)
+        finished(lane, batch: batch)
+        return result
+    }
+
+    /// Takes a place in `lane` if one is free.
+    private func takePlace(_ lane: Lane) -> Bool {
+        state.withLock { state in
+            guard state.inFlight[lane, default: 0] < maxInFlight else { return false }
+            state.inFlight[lane, default: 0] += 1
+            return true
         }
     }
 
-    /// A call of `lane` has its reply: what waits goes out now, as one call.
+    /// A call of `lane` has its reply: what waits goes out now, as one call in that place.
     private func finished(_ lane: Lane, batch script: RedisScript) {
-        inFlight[lane, default: 1] -= 1
-        guard let queue = waiting[lane], !queue.isEmpty else {
-            if inFlight[lane] == 0 { inFlight[lane] = nil }
-            waiting[lane] = nil
+        let taken = state.withLock { state -> [Waiting] in
+            guard let queue = state.waiting[lane], !queue.isEmpty else {
+                state.inFlight[lane, default: 1] -= 1
+                if state.inFlight[lane] == 0 { state.inFlight[lane] = nil }
+                state.waiting[lane] = nil
+                return []
+            }
+            let taken = Array(queue.prefix(maxBatch))
+            state.waiting[lane] = Array(queue.dropFirst(taken.count))
+            if taken.count > 1 {
+                state.batches += 1
+                state.batchedCalls += taken.count
+            }
+            return taken
+        }
+        guard !taken.isEmpty else { return }
+        if taken.count == 1 {
+            // One waiting call takes the place over and sends itself.
+            taken[0].continuation.resume(returning: .goAlone)
             return
         }
-        let taken = Array(queue.prefix(maxBatch))
-        waiting[lane] = Array(queue.dropFirst(taken.count))
-        inFlight[lane, default: 0] += 1
-        if taken.count > 1 {
-            batches += 1
-            batchedCalls += taken.count
-        }
-        let redis = redis
         Task {
-            if taken.count == 1 {
-                taken[0].continuation.resume(returning: await Self.result(of: taken[0].command, on: redis))
-            } else {
-                Self.answer(taken, with: await Self.result(of: QuotaEngine.batchCommand(script, taken.map(\.command)), on: redis))
-            }
-            await self.finished(lane, batch: script)
+            Self.answer(taken, with: await Self.result(of: QuotaEngine.batchCommand(script, taken.map(\.command)), on: redis))
+            finished(lane, batch: script)
         }
     }
 
@@ -92,16 +129,16 @@ public actor CallCoalescer {
         case .success(.array(let elements)) where elements.count == taken.count:
             for (member, reply) in zip(taken, elements) {
                 if case .error(let message) = reply {
-                    member.continuation.resume(returning: .failure(.server(message)))
+                    member.continuation.resume(returning: .answered(.failure(.server(message))))
                 } else {
-                    member.continuation.resume(returning: .success(reply))
+                    member.continuation.resume(returning: .answered(.success(reply)))
                 }
             }
         case .success(let reply):
             let error = RedisError(.unexpectedReply, "batch of \(taken.count) answered \(reply)", delivery: .answered)
-            for member in taken { member.continuation.resume(returning: .failure(error)) }
+            for member in taken { member.continuation.resume(returning: .answered(.failure(error))) }
         case .failure(let error):
-            for member in taken { member.continuation.resume(returning: .failure(error)) }
+            for member in taken { member.continuation.resume(returning: .answered(.failure(error))) }
         }
     }
 
