@@ -86,3 +86,4 @@ for concurrency in 1 64; do
     done
 done
 redis-cli -p "$redis_port" info commandstats | grep -E '^cmdstat_(evalsha|fcall)' || true
+redis-cli -p "$redis_port" info errorstats | grep '^errorstat' || true
