@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 
 /// A reproducible corpus of awkward text for comparing the tokenizer with tiktoken:
 /// random Unicode from many scripts and categories, source code, whitespace runs, digits,
@@ -186,20 +187,4 @@ struct TokenizerCorpus {
         let spaces = String(repeating: " ", count: 100_000) + "end" + String(repeating: "\t ", count: 50_000)
         return [prose, punctuation, blob, spaces]
     }
-}
-
-/// A small seeded generator (SplitMix64) so the corpus is the same on every run.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
