@@ -91,6 +91,35 @@ import TollgateRedis
         for run in runs { try await run.cleanUp() }
     }
 
+    /// A window whose size the settings changed (here 31 buckets, then 61) restarts alike in
+    /// both layouts: a layout 1 subject keeps nothing of its old ring in the new one.
+    @Test func aWindowOfAnotherSizeRestartsAlikeInBothLayouts() async throws {
+        let bucket: Int64 = 2_000
+        var runs: [EngineFixture] = []
+        for layout in [Settings.StateLayout.header, .ringSlot] {
+            var fixture = try await EngineFixture.make(limits: Limits(tpm: 100_000, rpm: 1_000),
+                                                       settings: Settings(windowSeconds: 60, bucketMilliseconds: Int(bucket)), name: "\(#function)-\(layout)")
+            fixture.configuration.settings.stateLayout = layout
+            runs.append(fixture)
+        }
+        for step in 0..<110 {
+            // Steps 0-29 in the 60 s window, then 120 s (61 buckets), each step one bucket later.
+            if step == 30 { for index in runs.indices { runs[index].configuration.settings.windowSeconds = 120 } }
+            let real = Int64(Date().timeIntervalSince1970 * 1_000)
+            let offset = Int64(step) * bucket + (bucket / 2 - real % bucket)
+            var seen: [String] = []
+            for run in runs {
+                let engine = run.shifted(by: .milliseconds(offset))
+                let decision = try await run.reserve("s\(step)", input: 10 + Int64(step), output: 0, engine: engine)
+                _ = try await run.commit("s\(step)", TokenUsage(input: 5 + Int64(step)), engine: engine)
+                seen.append(Self.describe(decision) + "\n" + Self.describe(try await run.quota(engine: engine)))
+            }
+            #expect(seen[1] == seen[0], "step \(step)")
+            if seen[1] != seen[0] { break }
+        }
+        for run in runs { try await run.cleanUp() }
+    }
+
     /// Going back after the switch (Docs/operations.md): once a window and two buckets have
     /// passed since a subject was last written in layout 2, the earlier version reads its day and
     /// month counters and restarts its window, as this version does.

@@ -50,12 +50,15 @@ public final class CallCoalescer: Sendable {
     /// Calls of one lane in flight at once: with two, Redis works on one while the other's
     /// reply travels, so batching does not leave it idle.
     public let maxInFlight: Int
+    /// Calls that may wait in one lane; more go alone, as without the coalescer.
+    public let maxWaiting: Int
     private let state = Mutex(State())
 
-    public init(redis: any RedisExecutor, maxBatch: Int = 64, maxInFlight: Int = 2) {
+    public init(redis: any RedisExecutor, maxBatch: Int = 64, maxInFlight: Int = 2, maxWaiting: Int = 1_024) {
         self.redis = redis
         self.maxBatch = max(1, maxBatch)
         self.maxInFlight = max(1, maxInFlight)
+        self.maxWaiting = max(1, maxWaiting)
     }
 
     /// Batch calls made so far, and the calls they carried.
@@ -66,9 +69,10 @@ public final class CallCoalescer: Sendable {
     public func send(_ command: RedisCommand, lane: Lane, batch: RedisScript) async -> Result<RedisReply, RedisError> {
         if !takePlace(lane) {
             let turn = await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
-                // A place may have come free since: then go alone, else wait in the lane.
+                // A place may have come free since: then go alone, else wait in the lane (unless
+                // it is full: then go alone all the same, over the lane's places).
                 let queued = state.withLock { state -> Bool in
-                    if state.inFlight[lane, default: 0] < maxInFlight {
+                    if state.inFlight[lane, default: 0] < maxInFlight || state.waiting[lane, default: []].count >= maxWaiting {
                         state.inFlight[lane, default: 0] += 1
                         return false
                     }
@@ -81,7 +85,7 @@ public final class CallCoalescer: Sendable {
             if case .answered(let result) = turn { return result }
         }
         let result = await Self.result(of: command, on: redis)
-        finished(lane, batch: batch)
+        finished(lane, batch: batch, failure: result.redisError)
         return result
     }
 
@@ -94,8 +98,24 @@ public final class CallCoalescer: Sendable {
         }
     }
 
-    /// A call of `lane` has its reply: what waits goes out now, as one call in that place.
-    private func finished(_ lane: Lane, batch script: RedisScript) {
+    /// A call of `lane` has its reply: what waits goes out now, as one call in that place. When
+    /// the call found Redis unavailable (`failure`), what waits is not sent: each gets that it
+    /// could not be (delivery `.notSent`, so a commit goes to the spool at once), instead of
+    /// waiting for its own timeout after the one before it.
+    private func finished(_ lane: Lane, batch script: RedisScript, failure: RedisError?) {
+        if let failure, failure.isUnavailable {
+            let dropped = state.withLock { state -> [Waiting] in
+                let dropped = state.waiting[lane] ?? []
+                state.waiting[lane] = nil
+                state.inFlight[lane, default: 1] -= 1
+                if state.inFlight[lane] == 0 { state.inFlight[lane] = nil }
+                return dropped
+            }
+            let error = RedisError(.notConnected, "not sent: the call before it in its lane found Redis unavailable (\(failure.message))",
+                                   delivery: .notSent)
+            for member in dropped { member.continuation.resume(returning: .answered(.failure(error))) }
+            return
+        }
         let taken = state.withLock { state -> [Waiting] in
             guard let queue = state.waiting[lane], !queue.isEmpty else {
                 state.inFlight[lane, default: 1] -= 1
@@ -118,8 +138,9 @@ public final class CallCoalescer: Sendable {
             return
         }
         Task {
-            Self.answer(taken, with: await Self.result(of: QuotaEngine.batchCommand(script, taken.map(\.command)), on: redis))
-            finished(lane, batch: script)
+            let replies = await Self.result(of: QuotaEngine.batchCommand(script, taken.map(\.command)), on: redis)
+            Self.answer(taken, with: replies)
+            finished(lane, batch: script, failure: replies.redisError)
         }
     }
 
@@ -148,5 +169,13 @@ public final class CallCoalescer: Sendable {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension Result where Failure == RedisError {
+    /// The error of a failed call; nil for a reply.
+    var redisError: RedisError? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

@@ -40,7 +40,9 @@ public struct QuotaScripts: Sendable {
         var code = ScriptContract.luaPrelude + "local KEYS, ARGV\n" + ScriptContract.expand(common) + "\n"
         for name in functions {
             code += "local function \(name)_body()\n" + ScriptContract.expand(try source(name)) + "\nend\n"
-                + "redis.register_function('tg_\(name)_@@', function(keys, args)\nKEYS, ARGV = keys, args\nreturn \(name)_body()\nend)\n"
+                + "redis.register_function('tg_\(name)_@@', function(keys, args)\nKEYS, ARGV = keys, args\n"
+                // A batch that Redis stopped halfway (FUNCTION KILL) left its state behind: a single call is never part of one.
+                + (batches ? "batch = nil\n" : "") + "return \(name)_body()\nend)\n"
             if batches && batched.contains(name) {
                 code += "redis.register_function('tg_\(name)_batch_@@', function(keys, args) return run_batch(\(name)_body, keys, args) end)\n"
             }

@@ -277,7 +277,8 @@ local function load(field, raw, graw, windowed, K, c, day, month, advance)
     elseif windowed then
       -- A new window: every slot is zero; ring groups left from an earlier window are stale.
       s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale = K, c, 0, 0, true, raw ~= nil
-      s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, 0
+      -- (Groups read above belong to a ring of another size: none of them is this window's.)
+      s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS], s.groups, s.dirty = 0, 0, {}, {}
     else
       s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, c, 0, 0, 0, 0
     end

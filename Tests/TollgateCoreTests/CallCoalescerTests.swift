@@ -1,0 +1,52 @@
+import Foundation
+import RedisTestSupport
+import Testing
+import TollgateCore
+import TollgateRedis
+
+/// The gateway's coalescer (CallCoalescer) against a real Redis that stops answering.
+@Suite(.serialized) struct CallCoalescerTests {
+    /// With Redis paused, the calls waiting behind the two in flight are not sent one batch
+    /// after another, each batch waiting out its own timeout: when the first call times out,
+    /// every waiting call fails at once as not sent (so a commit goes to the spool now). After
+    /// Redis is back, the lane works again (no place leaked).
+    @Test func callsWaitingBehindATimeoutFailAtOnceAsNotSent() async throws {
+        let fixture = try await EngineFixture.make()
+        let server = try await RedisServer.start()
+        let timeout = Duration.milliseconds(250)
+        let client = server.client(connections: 2, timeout: timeout)
+        let engine = QuotaEngine(redis: client, keys: fixture.keys, scripts: fixture.engine.scripts, coalescer: CallCoalescer(redis: client))
+        let plan = try fixture.plan()
+        let price = try fixture.price()
+        func reserve(_ id: String) async -> Result<ReserveDecision, EngineError> {
+            do {
+                return .success(try await engine.reserve(ReserveRequest(requestID: id, model: "test-model", inputTokens: 10, maxOutputTokens: 0),
+                                                         plan: plan, price: price, settings: fixture.settings))
+            } catch {
+                return .failure(error)
+            }
+        }
+        #expect(try await reserve("warm").get().hold != nil)
+
+        server.pause()
+        let started = ContinuousClock.now
+        let results = await withTaskGroup(of: Result<ReserveDecision, EngineError>.self) { group in
+            for index in 0..<1_000 { group.addTask { await reserve("r\(index)") } }
+            return await group.reduce(into: [Result<ReserveDecision, EngineError>]()) { $0.append($1) }
+        }
+        let elapsed = ContinuousClock.now - started
+        server.resume()
+        let errors = results.compactMap { result -> EngineError? in if case .failure(let error) = result { error } else { nil } }
+        #expect(errors.count == 1_000)
+        // Waiting out one timeout, not one per batch of 64 (about eight rounds of it).
+        #expect(elapsed < timeout + schedulingSlack, "1,000 calls took \(elapsed) to fail")
+        let notSent = errors.filter { $0.redis?.delivery == .notSent }.count
+        #expect(notSent >= 990, "\(notSent) of 1,000 failed as not sent")
+        #expect(errors.allSatisfy { $0.redis?.isUnavailable == true })
+
+        #expect(try await reserve("after").get().hold != nil)
+        await client.shutdown()
+        await server.stop()
+        try await fixture.cleanUp()
+    }
+}
