@@ -26,7 +26,7 @@ public struct Settings: Sendable, Hashable, Codable {
 
     /// How subject headers are stored in the state hash (Docs/lua-scripts.md, "Records").
     public enum StateLayout: Int, Sendable, Hashable, Codable, CaseIterable {
-        /// The newest bucket's counts in its ring slot: what versions before 2026-11-30 write and read.
+        /// The newest bucket's counts in its ring slot: what versions before `4b418b7` write and read.
         case ringSlot = 1
         /// The newest bucket's counts in the subject header: a call within the bucket already
         /// started reads and writes no ring group.

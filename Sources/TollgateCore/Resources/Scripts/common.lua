@@ -1,8 +1,8 @@
 -- common.lua — the helpers of the engine's function library, defined once when the library
 -- loads (QuotaScripts.swift): reserve, settle, release, quota and adjust are functions of it.
--- Names such as N_*, RN_*, SN_*, L_*, S_*, H_*, O_*, A_*, LC_*, LIMIT_* come from
+-- Names such as N_*, RN_*, SN_*, L_*, T_*, S_*, H_*, O_*, A_*, LC_*, LIMIT_* come from
 -- ScriptContract.swift and are replaced by their values when the library is built. KEYS and
--- ARGV are the running function's (each function sets them first).
+-- ARGV are the running function's (each function sets them first; run_batch, per request).
 --
 -- Cost model (Docs/benchmarks.md, "where the time goes"): every byte that crosses into or out
 -- of Lua costs (~4 ns a byte to create a string here), every redis.call ~0.5-1.5 µs. So
@@ -10,7 +10,7 @@
 --
 -- Numbers cross the script boundary packed, never as decimal strings: the last ARGV is a blob
 -- of little-endian doubles, all integers below 2^53 (N_* slots, then the script's own, then
--- LEVEL_SIZE per level).
+-- LEVEL_SIZE per level, then the T_* trailer).
 --
 -- The organisation's state hash (KEYS[1]) holds, per subject ('o', 'w:<id>', 'k:<id>',
 -- 'u:<id>'):
