@@ -26,7 +26,15 @@ import TollgateRedis
                 return .failure(error)
             }
         }
-        #expect(try await reserve("warm").get().hold != nil)
+        // Outside the stall, a call may still miss the short timeout on a loaded machine: a few tries.
+        func reserveSoon(_ id: String) async throws -> ReserveDecision {
+            for _ in 0..<4 {
+                if case .success(let decision) = await reserve(id) { return decision }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return try await reserve(id).get()
+        }
+        #expect(try await reserveSoon("warm").hold != nil)
 
         server.pause()
         let started = ContinuousClock.now
@@ -47,7 +55,7 @@ import TollgateRedis
         #expect(elapsed < timeout * 4 + schedulingSlack * 2, "1,000 calls took \(elapsed) to fail")
         #expect(errors.allSatisfy { $0.redis?.isUnavailable == true })
 
-        #expect(try await reserve("after").get().hold != nil)
+        #expect(try await reserveSoon("after").hold != nil)
         await client.shutdown()
         await server.stop()
         try await fixture.cleanUp()
