@@ -95,7 +95,7 @@ struct EngineCost: AsyncParsableCommand {
                          round, base.cpu, envoy.cpu, reserve.cpu, commit.cpu, reserve.cpu + commit.cpu, (reserve.cpu + commit.cpu) / envoy.cpu, 1e6 / reserve.cpu))
         }
 
-        if retentionCalls > 0 {
+        if retentionCalls > 0 && !argsOnly {
             try await retainedMemory(client: client, engine: engine, configuration: configuration, now: now)
         }
         if retentionOnly {
