@@ -39,20 +39,19 @@ import TollgateRedis
         server.pause()
         let started = ContinuousClock.now
         let results = await withTaskGroup(of: Result<ReserveDecision, EngineError>.self) { group in
-            for index in 0..<1_000 { group.addTask { await reserve("r\(index)") } }
+            for index in 0..<200 { group.addTask { await reserve("r\(index)") } }
             return await group.reduce(into: [Result<ReserveDecision, EngineError>]()) { $0.append($1) }
         }
         let elapsed = ContinuousClock.now - started
         server.resume()
         let errors = results.compactMap { result -> EngineError? in if case .failure(let error) = result { error } else { nil } }
-        #expect(errors.count == 1_000)
+        #expect(errors.count == 200)
         // The waiting calls were never sent: they failed with the first timeout, not one batch
-        // of 64 after another, each waiting out its own (without this, none is "not sent" and
-        // 1,000 calls take ~9 timeouts on an idle machine). The time bound only catches a hang:
-        // CI runs this beside other suites on two cores.
+        // of 64 after another, each waiting out its own (without this, none is "not sent"). The
+        // time bound only catches a hang: CI runs this beside other suites on two cores.
         let notSent = errors.filter { $0.redis?.delivery == .notSent }.count
-        #expect(notSent >= 990, "\(notSent) of 1,000 failed as not sent")
-        #expect(elapsed < timeout * 4 + schedulingSlack * 2, "1,000 calls took \(elapsed) to fail")
+        #expect(notSent >= 190, "\(notSent) of 200 failed as not sent")
+        #expect(elapsed < timeout * 4 + schedulingSlack * 2, "200 calls took \(elapsed) to fail")
         #expect(errors.allSatisfy { $0.redis?.isUnavailable == true })
 
         #expect(try await reserveSoon("after").hold != nil)
