@@ -35,7 +35,7 @@ swift test --skip-build --filter 'TollgateTokenizerTests\.|ImageSizeTests'
 # servers (a primary of their own cluster, for ClusterTests) under traffic and time the
 # recovery, so they neither load nor are loaded by the other suites. CallCoalescerTests too:
 # it pauses its own server under 200 calls, and it was running beside the client's timing
-# tests both times they missed their bounds in fresh-clone runs.
+# tests all three times they missed their bounds in fresh-clone runs.
 log "running the fault battery (FaultBatteryTests)"
 swift test --skip-build --filter FaultBatteryTests
 log "running the coalescer's stall test (CallCoalescerTests)"

@@ -230,8 +230,29 @@ public final class RedisServer: Sendable {
         ServerRegistry.unregister(pid)
     }
 
-    /// Asks the OS for a free port on 127.0.0.1.
+    /// Ports this test process has handed out. One is never handed out twice: a server
+    /// stopped for a restart, or a gateway whose Redis was killed, keeps clients dialling its
+    /// port, and a second server there would take those connections (a CI run once counted a
+    /// third client on a test's own two-connection server).
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A free port on 127.0.0.1 that no other test in this process was given.
     public static func freeLoopbackPort() throws -> Int {
+        for _ in 0..<1_000 {
+            let port = try unusedPortFromTheKernel()
+            // A cluster node also listens on port + 10000, so that one is taken too.
+            let isNew = handedOut.withLock { taken in
+                guard !taken.contains(port), !taken.contains(port + 10_000) else { return false }
+                taken.formUnion([port, port + 10_000])
+                return true
+            }
+            if isNew { return port }
+        }
+        throw HarnessError("no free loopback port in 1,000 tries")
+    }
+
+    /// Asks the OS for a free port on 127.0.0.1.
+    private static func unusedPortFromTheKernel() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         defer { close(fd) }
