@@ -60,6 +60,13 @@ import Testing
         #expect(Array(command.argument(2)) == [0, 13, 10, 255])
         #expect(String(decoding: command.argument(3), as: UTF8.self) == "42")
         #expect(String(decoding: command.argument(4), as: UTF8.self) == "-7")
+        // A range in one pass gives the same bytes as one argument at a time.
+        for lower in 0...5 {
+            for upper in lower...5 {
+                #expect(command.arguments(lower..<upper).map(Array.init) == (lower..<upper).map { Array(command.argument($0)) })
+            }
+        }
+        #expect(command.words == ["SET", "key", "\0\r\n\u{FFFD}", "42", "-7"])
     }
 
     @Test(arguments: [Int64.min, -1, 0, 9, 10, Int64.max])

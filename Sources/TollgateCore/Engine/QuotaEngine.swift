@@ -276,10 +276,10 @@ public struct QuotaEngine: Sendable {
         for command in commands {
             // FCALL function numkeys key... argument...
             let keyCount = command.keyCount ?? 0
-            let rest = (3 + keyCount)..<command.argumentCount
-            keys += (3..<(3 + keyCount)).map { Array(command.argument($0)) as any RedisArgument }
-            arguments += [keyCount, rest.count]
-            arguments += rest.map { Array(command.argument($0)) as any RedisArgument }
+            let parts = command.arguments(3..<command.argumentCount)
+            keys += parts[..<keyCount].map { $0 as any RedisArgument }
+            arguments += [keyCount, parts.count - keyCount]
+            arguments += parts[keyCount...].map { $0 as any RedisArgument }
         }
         return .evalsha(script, keys: keys, arguments: arguments)
     }

@@ -60,7 +60,7 @@ extension RedisCommand {
     /// ACL lets it only read the keys may run it (Redis checks `EVALSHA`'s keys as writes).
     public static func evalshaReadOnly(_ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument] = []) -> RedisCommand {
         var command = evalsha(script, keys: keys, arguments: arguments)
-        var readOnly = RedisCommand("EVALSHA_RO", (1..<command.argumentCount).map { Array(command.argument($0)) as any RedisArgument })
+        var readOnly = RedisCommand("EVALSHA_RO", command.arguments(1..<command.argumentCount))
         readOnly.script = script
         readOnly.keyIndex = command.keyIndex
         readOnly.keyCount = command.keyCount

@@ -185,8 +185,9 @@ public final class RedisClusterClient: RedisExecutor {
     /// Keys of a script call must share a slot; said before anything is sent.
     static func checkSameSlot(_ command: RedisCommand) throws(RedisError) {
         guard let first = command.keyIndex, let count = command.keyCount, count > 1 else { return }
-        let slot = HashSlot(key: command.argument(first))
-        for index in (first + 1)..<(first + count) where HashSlot(key: command.argument(index)) != slot {
+        let keys = command.arguments(first..<(first + count))
+        let slot = HashSlot(key: keys[0])
+        for key in keys.dropFirst() where HashSlot(key: key) != slot {
             throw RedisError(.server, "CROSSSLOT the keys of \(command.name) do not hash to one slot (caught before sending)", delivery: .notSent)
         }
     }

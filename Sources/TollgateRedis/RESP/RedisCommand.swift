@@ -52,14 +52,22 @@ public struct RedisCommand: Sendable {
 
     /// The bytes of argument `index` (0 is the command name).
     public func argument(_ index: Int) -> ArraySlice<UInt8> {
-        var offset = 0
-        for i in 0..<index { offset += lengths[i] }
+        let offset = lengths[..<index].reduce(0, +)
         return storage[offset..<(offset + lengths[index])]
+    }
+
+    /// The bytes of the arguments in `range` (0 is the command name), found in one pass.
+    public func arguments(_ range: Range<Int>) -> [ArraySlice<UInt8>] {
+        var offset = lengths[..<range.lowerBound].reduce(0, +)
+        return range.map { index in
+            defer { offset += lengths[index] }
+            return storage[offset..<(offset + lengths[index])]
+        }
     }
 
     /// Every argument as text (for logs and for handing to other tools).
     public var words: [String] {
-        (0..<argumentCount).map { String(decoding: argument($0), as: UTF8.self) }
+        arguments(0..<argumentCount).map { String(decoding: $0, as: UTF8.self) }
     }
 
     public var name: String { String(decoding: argument(0), as: UTF8.self).uppercased() }
@@ -73,8 +81,7 @@ public struct RedisCommand: Sendable {
 
 extension RedisCommand: CustomStringConvertible {
     public var description: String {
-        (0..<argumentCount).map { index in
-            let bytes = argument(index)
+        arguments(0..<argumentCount).map { bytes in
             let text = String(decoding: bytes.prefix(64), as: UTF8.self)
             return bytes.count > 64 ? text + "…" : text
         }.joined(separator: " ")
