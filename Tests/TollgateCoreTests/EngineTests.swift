@@ -70,6 +70,52 @@ struct EngineTests {
         #expect(organization.daySpent == Money(nanos: 2 * (40 * 1_000 + 10 * 2_000)))
         #expect(try await fixture.ledger().count == 2)
         #expect(try await fixture.quota(user: "alice").level(.user).windowTokens == 40 + 10 + 40 + 10 + 200)
+        // The holds settled and their index members, kept for the batch's end, are gone; r2's stay.
+        let state = fixture.keys.state(organization: "acme"), index = fixture.keys.holds(organization: "acme")
+        for (id, live) in [("r1", false), ("r2", true), ("r3", false)] {
+            #expect(try await fixture.client.send(.keyed("HEXISTS", state, fixture.keys.holdField(id: id))) == .integer(live ? 1 : 0), "\(id)")
+            let score = try await fixture.client.send(.keyed("ZSCORE", index, fixture.keys.holdMember(organization: "acme", id: id)))
+            #expect((score != .null) == live, "\(id)")
+        }
+        // A commit retried after the batch is answered from the outcome the batch wrote.
+        let later = try await fixture.commit("r3", TokenUsage(input: 1, output: 1))
+        #expect(!later.isNew && later.cost == third.cost)
+        try await fixture.cleanUp()
+    }
+
+    /// A reserve batch: a request id repeated in it is a duplicate of the hold the first wrote,
+    /// though the batch writes holds and index members when it ends.
+    @Test func aReserveBatchAnswersARepeatedRequestIDFromItsFirstHold() async throws {
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 1_000))
+        let batch = try #require(fixture.engine.scripts.reserveBatch)
+        let plan = try fixture.plan(), price = try fixture.price()
+        let requests = [("r1", 300), ("r2", 900), ("r1", 300), ("r3", 200)].map {
+            ReserveRequest(requestID: $0.0, model: "test-model", inputTokens: Int64($0.1), maxOutputTokens: 0)
+        }
+        let reply = try await fixture.client.send(QuotaEngine.batchCommand(batch, requests.map {
+            fixture.engine.reserveCommand($0, plan: plan, price: price, settings: fixture.settings)
+        }))
+        let replies = try #require(reply.array)
+        #expect(replies.count == 4)
+        guard replies.count == 4 else { return }
+        let decisions = try zip(requests, replies).map { try fixture.engine.decodeReserve($1, request: $0, plan: plan, price: price, settings: fixture.settings) }
+        let first = try #require(decisions[0].hold)
+        #expect(decisions[1].refusal?.reason == .tpm, "300 + 900 is over 1,000")
+        if case .alreadyHeld(let repeated) = decisions[2] {
+            #expect(repeated.expiresAt == first.expiresAt && repeated.estimatedTokens == 300)
+        } else {
+            Issue.record("the repeat was not answered from r1's hold: \(decisions[2])")
+        }
+        #expect(decisions[3].hold != nil)
+        #expect(try await fixture.quota().level(.organization).windowTokens == 300 + 200)
+        let index = fixture.keys.holds(organization: "acme")
+        #expect(try await fixture.client.send(.keyed("ZCARD", index)) == .integer(2))
+        #expect(try await fixture.client.send(.keyed("HEXISTS", fixture.keys.state(organization: "acme"), fixture.keys.holdField(id: "r1"))) == .integer(1))
+        // After the batch, r1's commit settles the one hold.
+        let settlement = try await fixture.commit("r1", TokenUsage(input: 100, output: 0))
+        #expect(settlement.isNew && settlement.settledHold)
+        #expect(try await fixture.quota().level(.organization).windowTokens == 100 + 200)
+        #expect(try await fixture.client.send(.keyed("ZCARD", index)) == .integer(1))
         try await fixture.cleanUp()
     }
 
