@@ -70,7 +70,7 @@ struct EngineTests {
         #expect(organization.daySpent == Money(nanos: 2 * (40 * 1_000 + 10 * 2_000)))
         #expect(try await fixture.ledger().count == 2)
         #expect(try await fixture.quota(user: "alice").level(.user).windowTokens == 40 + 10 + 40 + 10 + 200)
-        // The holds settled and their index members, kept for the batch's end, are gone; r2's stay.
+        // The holds settled and their index members are gone; r2's stay.
         let state = fixture.keys.state(organization: "acme"), index = fixture.keys.holds(organization: "acme")
         for (id, live) in [("r1", false), ("r2", true), ("r3", false)] {
             #expect(try await fixture.client.send(.keyed("HEXISTS", state, fixture.keys.holdField(id: id))) == .integer(live ? 1 : 0), "\(id)")
@@ -84,7 +84,7 @@ struct EngineTests {
     }
 
     /// A reserve batch: a request id repeated in it is a duplicate of the hold the first wrote,
-    /// though the batch writes holds and index members when it ends.
+    /// and a refused request between them changes nothing.
     @Test func aReserveBatchAnswersARepeatedRequestIDFromItsFirstHold() async throws {
         let fixture = try await EngineFixture.make(limits: Limits(tpm: 1_000))
         let batch = try #require(fixture.engine.scripts.reserveBatch)

@@ -141,32 +141,8 @@ local write_layout = 2
 -- A batch: requests of one partition run one after another in one call (run_batch), each as if
 -- it were its own call. Its requests read TIME once; a subject one request loads stays loaded
 -- for the next (`loaded`, by state hash and field), and the subjects requests save are written
--- with one HSET per state hash when the batch ends (`pending`, flush()). So are the holds,
--- hold index members and outcome records they write (`fields`, `members`, `outcomes`, each a
--- staging()): later requests of the batch read them there first. nil outside a batch.
+-- with one HSET per state hash when the batch ends (`pending`, flush()). nil outside a batch.
 local batch = nil
-
--- Writes kept for a batch's end: by key (in the order first staged), name -> value, or false
--- for a name to delete.
-local function staging() return { keys = {}, by_key = {} } end
-
-local function stage(staged, key, name, value)
-  local t = staged.by_key[key]
-  if not t then
-    t = { names = {}, values = {} }
-    staged.by_key[key], staged.keys[#staged.keys + 1] = t, key
-  end
-  if t.values[name] == nil then t.names[#t.names + 1] = name end
-  t.values[name] = value
-  return t
-end
-
--- A staged value: the value, false (deleted) or nil (nothing staged, or not in a batch).
-local function staged_value(staged, key, name)
-  local t = batch and batch[staged].by_key[key]
-  if t then return t.values[name] end
-  return nil
-end
 
 local function moment(a)
   write_layout = a[#a - T_STATE_LAYOUT]
@@ -417,10 +393,6 @@ local function read(extra, fields, K, c)
     end
   end
   local values = #names > 0 and redis.call('HMGET', KEYS[1], tunpack(names)) or {}
-  for i = 1, batch and E or 0 do
-    local v = staged_value('fields', KEYS[1], extra[i])
-    if v ~= nil then values[i] = v end
-  end
   if #names == E + 2 * #fields then return values end
   local raw = {}
   for i = 1, E do raw[i] = values[i] end
@@ -456,15 +428,15 @@ local function write_state(key, args, marker, month, now, tz)
   if fresh then redis.call('PEXPIRE', key, month_end(month, tz) - now + 2 * DAY_MS) end
 end
 
--- Writes every subject and the field/value pairs `extra` of the state hash; within a batch,
--- when the batch ends (flush()).
+-- Writes every subject and the field/value pairs `extra` of the state hash. Within a batch the
+-- extra pairs are written now and the subjects when the batch ends (flush()).
 local function save_all(subjects, marker, month, now, tz, extra)
   if not batch then
     local args = extra or {}
     for i = 1, #subjects do save(subjects[i], args) end
     return write_state(KEYS[1], args, marker, month, now, tz)
   end
-  for i = 1, extra and #extra or 0, 2 do stage(batch.fields, KEYS[1], extra[i], extra[i + 1]) end
+  if extra then redis.call('HSET', KEYS[1], tunpack(extra)) end
   local pending = batch.pending[KEYS[1]]
   if not pending then
     pending = { saved = {}, list = {} }
@@ -481,52 +453,13 @@ local function save_all(subjects, marker, month, now, tz, extra)
   pending.marker, pending.month, pending.now, pending.tz = marker, month, now, tz
 end
 
--- Appends the staged names of `t` that have a value to `set` (name, value, ...) and returns
--- the staged names to delete. `scored`: the values go first, as ZADD wants them.
-local function split_staged(t, set, scored)
-  local deleted = {}
-  for _, name in ipairs(t and t.names or {}) do
-    local v = t.values[name]
-    if v == false then
-      deleted[#deleted + 1] = name
-    else
-      local n = #set
-      if scored then set[n + 1], set[n + 2] = v, name else set[n + 1], set[n + 2] = name, v end
-    end
-  end
-  return deleted
-end
-
--- Writes what the batch's requests saved: one HSET per state hash (subjects and holds), one
--- HDEL of the holds settled, one ZADD and one ZREM per hold index, one HSET per outcome slice.
+-- Writes what the batch's requests saved: one HSET per state hash.
 local function flush()
-  local fields = batch.fields.by_key
   for _, key in ipairs(batch.hashes) do
     local pending, args = batch.pending[key], {}
     KEYS = { key } -- save() may fetch a ring group of this hash
     for _, s in ipairs(pending.list) do save(s, args) end
-    local deleted = split_staged(fields[key], args)
-    fields[key] = nil
     write_state(key, args, pending.marker, pending.month, pending.now, pending.tz)
-    if #deleted > 0 then redis.call('HDEL', key, tunpack(deleted)) end
-  end
-  for _, key in ipairs(batch.fields.keys) do
-    local args = {}
-    local deleted = split_staged(fields[key], args)
-    if #args > 0 then redis.call('HSET', key, tunpack(args)) end
-    if #deleted > 0 then redis.call('HDEL', key, tunpack(deleted)) end
-  end
-  for _, key in ipairs(batch.members.keys) do
-    local args = {}
-    local deleted = split_staged(batch.members.by_key[key], args, true)
-    if #args > 0 then redis.call('ZADD', key, tunpack(args)) end
-    if #deleted > 0 then redis.call('ZREM', key, tunpack(deleted)) end
-  end
-  for _, key in ipairs(batch.outcomes.keys) do
-    local t, args = batch.outcomes.by_key[key], {}
-    split_staged(t, args)
-    redis.call('HSET', key, tunpack(args))
-    redis.call('PEXPIREAT', key, t.expires_at, 'NX')
   end
 end
 
@@ -537,7 +470,7 @@ end
 local function run_batch(body, keys, args)
   if not floor then bind() end
   local replies, k, a = {}, 1, 2
-  batch = { loaded = {}, pending = {}, hashes = {}, fields = staging(), members = staging(), outcomes = staging() }
+  batch = { loaded = {}, pending = {}, hashes = {} }
   for r = 1, tonumber(args[1]) do
     local nk, na = tonumber(args[a]), tonumber(args[a + 1])
     KEYS, ARGV = { tunpack(keys, k, k + nk - 1) }, { tunpack(args, a + 2, a + 1 + na) }
@@ -596,35 +529,13 @@ end
 
 -- The outcome of request `digest` (ARGV[1]) if it was settled: current slice, then the previous.
 local function outcome_of(current, previous)
-  return staged_value('outcomes', current, ARGV[1]) or redis.call('HGET', current, ARGV[1])
-    or staged_value('outcomes', previous, ARGV[1]) or redis.call('HGET', previous, ARGV[1])
+  return redis.call('HGET', current, ARGV[1]) or redis.call('HGET', previous, ARGV[1])
 end
 
 -- Writes an outcome record into the current slice; the slice expires once the next one ends.
 local function keep_outcome(current, expires_at, record)
-  if batch then
-    local t = stage(batch.outcomes, current, ARGV[1], record)
-    t.expires_at = t.expires_at or expires_at -- as PEXPIREAT NX: the first one stands
-    return
-  end
   redis.call('HSET', current, ARGV[1], record)
   redis.call('PEXPIREAT', current, expires_at, 'NX')
-end
-
--- Adds a hold to its partition's index (KEYS[2], member ARGV[2]), by expiry.
-local function index_hold(expiry)
-  if batch then return stage(batch.members, KEYS[2], ARGV[2], expiry) end
-  redis.call('ZADD', KEYS[2], expiry, ARGV[2])
-end
-
--- Ends a hold: its field ARGV[3] of the state hash and its member ARGV[2] of the index.
-local function drop_hold()
-  if batch then
-    stage(batch.fields, KEYS[1], ARGV[3], false)
-    return stage(batch.members, KEYS[2], ARGV[2], false)
-  end
-  redis.call('HDEL', KEYS[1], ARGV[3])
-  redis.call('ZREM', KEYS[2], ARGV[2])
 end
 
 -- A commit's outcome record: OUTCOME_FORMAT, the usage counts present in the mask, the price

@@ -138,7 +138,7 @@ local expiry = now + a[RN_HOLD_MS]
 save_all(subjects, raw[1], month, now, tz, { ARGV[3], spack(HOLD_FORMAT, expiry, now, c, day, month, est_tokens, est_cost,
   a[RN_PRICE_INPUT], a[RN_PRICE_CACHED_INPUT], a[RN_PRICE_CACHE_WRITE], a[RN_PRICE_OUTPUT], a[RN_PRICE_REASONING])
   .. concat(fields, ',') .. '\n' .. ARGV[4] })
-index_hold(expiry)
+redis.call('ZADD', KEYS[2], expiry, ARGV[2])
 
 local lt, rt, lr, rr = headers()
 return { RESERVE_ALLOWED, expiry, est_tokens, format('%d', est_cost), now, lt, rt, reset, lr, rr, reset }

@@ -162,7 +162,10 @@ local model, version = column(columns, A_MODEL), column(columns, A_PRICE_VERSION
 local amount_text = format('%d', amount)
 
 keep_outcome(current, slice_end, pack_outcome(hold and OUTCOME_COMMITTED_HOLD or OUTCOME_COMMITTED, amount, now, over_mask, usage, version, model))
-if hold then drop_hold() end
+if hold then
+  redis.call('HDEL', KEYS[1], ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
 local line = {}
 line[LC_FORMAT], line[LC_KIND], line[LC_REQUEST_ID], line[LC_ORGANIZATION] = LEDGER_FORMAT, ARGV[4], ARGV[5], ARGV[6]
 line[LC_AT], line[LC_RESERVED_AT] = format('%d', now), format('%d', known and known[H_RESERVED_AT] or 0)
