@@ -16,6 +16,16 @@ import TollgateRedis
     /// runs of a step always fall in the same bucket, however slow the machine.
     static let bucketMilliseconds: Int64 = 60_000
 
+    /// Where the traffic's clock starts: midnight UTC on the 11th of next month, so that the
+    /// steps' days and months begin at the same steps whatever the hour and date of the run
+    /// (the budgets' periods decide which paths the traffic takes; 200 steps span ~3 days).
+    static func origin(after now: Date) -> Int64 {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let month = calendar.dateInterval(of: .month, for: now)!.end
+        return Int64(calendar.date(byAdding: .day, value: 10, to: month)!.timeIntervalSince1970 * 1_000)
+    }
+
     @Test func bothLayoutsAndASwitchBetweenThemCountAlike() async throws {
         let settings = Settings(windowSeconds: 3_600, bucketMilliseconds: Int(Self.bucketMilliseconds))
         let limits = Limits(tpm: 2_500, rpm: 6, dailyBudget: .usd("0.012"), monthlyBudget: .usd("0.05"))
@@ -35,10 +45,11 @@ import TollgateRedis
         let jumps: [Int64] = [0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3, 7, 8, 9, 30, 60, 61, 62, 200]
         let users = ["u1", "u2", nil]
         var seen: [String: Int] = [:]
+        let origin = Self.origin(after: Date())
         for step in 0..<200 {
             bucketsAhead += jumps[Int(random.next() % UInt64(jumps.count))]
             let real = Int64(Date().timeIntervalSince1970 * 1_000)
-            let offset = bucketsAhead * Self.bucketMilliseconds + (Self.bucketMilliseconds / 2 - real % Self.bucketMilliseconds)
+            let offset = origin - real + bucketsAhead * Self.bucketMilliseconds + Self.bucketMilliseconds / 2
             runs[2].configuration.settings.stateLayout = random.next() % 2 == 0 ? .ringSlot : .header
             let served = step < upgradeDoneAt && random.next() % 2 == 0 ? earlier : runs[3].engine
             if step == upgradeDoneAt { runs[3].configuration.settings.stateLayout = .header }
