@@ -15,6 +15,10 @@ import TollgateRedis
 /// $1 a month) ⊃ `web` ⊃ `k1`; `globex` (tier `berlin`, Europe/Berlin) ⊃ `apps` ⊃ `g1`;
 /// `test-model` at $1 / $2 per 1M tokens; dashboard tokens for an operator, for acme, and
 /// a revoked one. Usage is recorded through the engine and rolled up by a real monitor.
+///
+/// Its clock (engines, monitor and dashboard alike) reads noon UTC of the day the test runs:
+/// from 23:00 UTC Berlin is on the next day, and `globex`'s usage would land on another day
+/// (and on a month's last day, in another month) than `acme`'s.
 struct DashboardFixture {
     static let operatorSecret = "tgd_operator-secret"
     static let acmeSecret = "tgd_acme-secret"
@@ -25,11 +29,17 @@ struct DashboardFixture {
     let prefix: String
     let configuration: TollgateConfiguration
     let dashboard: Dashboard
+    /// Added to the real clock: noon UTC today (``now``).
+    let clockOffsetMillis: Int64
 
     static func hash(_ secret: String) -> String { SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined() }
 
     static func make(name: String = #function, cacheHitAlertPercent: Int? = nil,
                      dashboardConfiguration: DashboardConfiguration = DashboardConfiguration()) async throws -> DashboardFixture {
+        let day: Int64 = 86_400_000
+        let clockOffsetMillis = day / 2 - realNow % day
+        var dashboardConfiguration = dashboardConfiguration
+        dashboardConfiguration.clockOffsetMillis = clockOffsetMillis
         let client = try await TestRedis.client(connections: 2)
         let prefix = uniquePrefix(name)
         let standard = Tier(name: "standard", limits: Limits(tpm: 100_000, monthlyBudget: try Money(decimal: "1.00")), holdSeconds: 30,
@@ -56,20 +66,23 @@ struct DashboardFixture {
                                       keyPrefix: prefix, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         await dashboard.watcher.refresh()
         await dashboard.customers.refresh()
-        return DashboardFixture(client: client, redisConfiguration: redisConfiguration, prefix: prefix, configuration: configuration, dashboard: dashboard)
+        return DashboardFixture(client: client, redisConfiguration: redisConfiguration, prefix: prefix, configuration: configuration, dashboard: dashboard,
+                                clockOffsetMillis: clockOffsetMillis)
     }
 
     var keys: KeyLayout { KeyLayout(prefix: prefix, partitions: configuration.settings.partitions) }
-    static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static var realNow: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// The fixture's clock: a few seconds past noon UTC today.
+    var now: Int64 { Self.realNow + clockOffsetMillis }
 
     /// Records one request's usage and returns its cost in nanos.
     @discardableResult
     /// `daysAgo` sets the engine's clock back that many days.
     func record(_ id: String, key: String, input: Int64, output: Int64 = 0, user: String? = nil, feature: String? = nil, experiment: String? = nil,
                 latency: Int64? = nil, cacheHit: Bool? = nil, daysAgo: Int64 = 0) async throws -> Int64 {
-        let at = Self.now - daysAgo * 86_400_000
+        let at = now - daysAgo * 86_400_000
         let plan = try configuration.plan(apiKey: key, user: user, at: at)
-        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load(), clockOffsetMillis: -daysAgo * 86_400_000)
+        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load(), clockOffsetMillis: clockOffsetMillis - daysAgo * 86_400_000)
         return try await engine.settle(SettleRequest(kind: .record, requestID: id, usage: TokenUsage(input: input, output: output),
                                                      price: try configuration.price("test-model", for: plan, at: at),
                                                      user: user, feature: feature, experiment: experiment, latencyMillis: latency, cacheHit: cacheHit),
@@ -79,17 +92,17 @@ struct DashboardFixture {
     /// Reserves `estimate` input tokens, then commits `input`; returns the cost in nanos.
     @discardableResult
     func reserveAndCommit(_ id: String, key: String, estimate: Int64, input: Int64, latency: Int64? = nil, cacheHit: Bool? = nil) async throws -> Int64 {
-        let plan = try configuration.plan(apiKey: key, at: Self.now)
-        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load())
+        let plan = try configuration.plan(apiKey: key, at: now)
+        let engine = QuotaEngine(redis: client, keys: keys, scripts: try QuotaScripts.load(), clockOffsetMillis: clockOffsetMillis)
         _ = try await engine.reserve(ReserveRequest(requestID: id, model: "test-model", inputTokens: estimate, maxOutputTokens: 1), plan: plan,
-                                     price: try configuration.price("test-model", for: plan, at: Self.now), settings: configuration.settings)
+                                     price: try configuration.price("test-model", for: plan, at: now), settings: configuration.settings)
         return try await engine.settle(SettleRequest(kind: .commit, requestID: id, usage: TokenUsage(input: input), latencyMillis: latency, cacheHit: cacheHit),
                                        plan: plan, settings: configuration.settings).cost.nanos
     }
 
     /// A monitor on the fixture's prefix (not running: tests call its parts).
     func monitor() throws -> Monitor {
-        try Monitor(configuration: MonitorConfiguration(consumer: "t", batchSize: 100),
+        try Monitor(configuration: MonitorConfiguration(consumer: "t", batchSize: 100, clockOffsetMillis: clockOffsetMillis),
                     redis: client, redisConfiguration: redisConfiguration, keyPrefix: prefix, registry: PrometheusCollectorRegistry(),
                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }

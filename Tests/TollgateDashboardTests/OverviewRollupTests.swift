@@ -32,8 +32,8 @@ struct OverviewRollupTests {
         let snapshot = try #require(fixture.dashboard.watcher.snapshot)
         let organizations = fixture.dashboard.organizationIDs(fixture.dashboard.customers.fill(snapshot.configuration))
         let utc = NamedTimeZone("UTC")
-        let today = PeriodCalendar(timezone: utc.zone).dayLabel(DashboardFixture.now)
-        let yesterday = PeriodCalendar(timezone: utc.zone).dayLabel(DashboardFixture.now - 86_400_000)
+        let today = PeriodCalendar(timezone: utc.zone).dayLabel(fixture.now)
+        let yesterday = PeriodCalendar(timezone: utc.zone).dayLabel(fixture.now - 86_400_000)
         // Today alone (the month's roll-up holds yesterday too: the days are read), both
         // days, and the whole month (its roll-up stands in for the days).
         let ranges = [ReportRange(from: today, to: today, timezone: utc), ReportRange(from: yesterday, to: today, timezone: utc),
@@ -71,16 +71,16 @@ struct OverviewRollupTests {
         try await fixture.rollUp()
         let snapshot = try #require(fixture.dashboard.watcher.snapshot)
         let rows = try await fixture.dashboard.store.rows(fixture.dashboard.organizationIDs(fixture.dashboard.customers.fill(snapshot.configuration)), period: .day,
-                                                         labels: [PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).dayLabel(DashboardFixture.now).replacingOccurrences(of: "-", with: "")])
+                                                         labels: [PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).dayLabel(fixture.now).replacingOccurrences(of: "-", with: "")])
         let currency = fixture.configuration.settings.currency
         try await fixture.test { client in
-            let today = PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).dayLabel(DashboardFixture.now)
+            let today = PeriodCalendar(timezone: TimeZone(identifier: "UTC")!).dayLabel(fixture.now)
             try await client.execute(uri: "/?from=\(today)&to=\(today)", method: .get, headers: DashboardFixture.headers(DashboardFixture.operatorSecret)) { response in
                 #expect(response.status == .ok)
                 let html = response.text
                 #expect(DashboardPageTests.element(html, id: "total-cost") == Money(nanos: rows.total.costNanos, currency: currency).decimalString)
                 #expect(DashboardPageTests.element(html, id: "cache-hit-rate") == "\(rows.total.cacheHits * 100 / rows.total.cacheKnown)%")
-                #expect(DashboardPageTests.element(html, id: "estimate-accuracy") == "\(rows.total.estimatedTokens * 100 / rows.total.estimatedActualTokens)%")
+                #expect(DashboardPageTests.element(html, id: "estimate-accuracy") == "\(rows.total.estimatedTokens * 100 / max(1, rows.total.estimatedActualTokens))%")
                 let listed = DashboardPageTests.rows(html, table: "organizations")
                 #expect(listed.map { $0[0] } == [rows.grouped { $0.organization }[0].0])
             }

@@ -94,7 +94,7 @@ public final class Dashboard: Sendable {
     func range(_ request: Request, timezone: NamedTimeZone) throws(DashboardError) -> ReportRange {
         let query = request.uri.queryParameters
         return try ReportRange.parse(from: query.get("from"), to: query.get("to"), tz: query.get("tz"), timezone: timezone,
-                                     now: watcher.now, maximumDays: configuration.maximumRangeDays)
+                                     now: watcher.now + configuration.clockOffsetMillis, maximumDays: configuration.maximumRangeDays)
     }
 
     func money(_ nanos: Int64, _ configuration: TollgateConfiguration) -> String {
