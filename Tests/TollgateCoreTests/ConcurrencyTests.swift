@@ -149,7 +149,9 @@ struct ConcurrencyTests {
     }
 
     @Test func everyHoldEndsExactlyOnce() async throws {
-        let fixture = try await EngineFixture.make(limits: Limits(tpm: 10_000_000, dailyBudget: .usd("100")), holdSeconds: 30)
+        // At noon: the monitor's engine runs 31 s ahead, and in the last 31 s of a UTC day its
+        // writes and the commits' would each start the other's day afresh.
+        let fixture = try await EngineFixture.make(limits: Limits(tpm: 10_000_000, dailyBudget: .usd("100")), holdSeconds: 30).atNoon()
         let count = 300
         // Reserve from many tasks at once.
         try await withThrowingTaskGroup(of: Void.self) { group in

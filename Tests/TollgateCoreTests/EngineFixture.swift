@@ -57,10 +57,20 @@ struct EngineFixture {
     static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// An engine whose scripts see Redis' clock moved by `offset`.
+    /// The fixture's engine with its clock `offset` later.
     func shifted(by offset: Duration) -> QuotaEngine {
         var shifted = engine
-        shifted.clockOffsetMillis = offset.components.seconds * 1_000 + offset.components.attoseconds / 1_000_000_000_000_000
+        shifted.clockOffsetMillis += offset.components.seconds * 1_000 + offset.components.attoseconds / 1_000_000_000_000_000
         return shifted
+    }
+
+    /// The fixture with its engine's clock at noon UTC of the day: for a test whose traffic
+    /// takes a while (or runs an engine ahead), so that no UTC midnight falls inside it.
+    func atNoon() -> EngineFixture {
+        let day: Int64 = 86_400_000
+        var pinned = self
+        pinned.engine.clockOffsetMillis = day / 2 - Int64(Date().timeIntervalSince1970 * 1_000) % day
+        return pinned
     }
 
     func reserve(_ id: String, input: Int64, output: Int64? = nil, key: String = "k1", user: String? = nil,
