@@ -83,7 +83,7 @@ extension Gateway {
         guard let token = try await authenticate(request.headers, snapshot: snapshot) else { throw APIError.unauthorized }
         guard Identifier.isValid(apiKey) else { throw APIError.invalid("api_key", "api_key must be 1-64 letters, digits, '.', '_' or '-'") }
         let user = try RequestFields.attribution("user", request.uri.queryParameters.get("user"))
-        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: watcher.now)
+        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: self.now)
         let settings = snapshot.configuration.settings
         guard let quota = try await throughBreaker(route: "quota", { try await engine(for: snapshot).quota(plan: plan, settings: settings) }) else {
             throw APIError(.serviceUnavailable, "redis_unavailable", "quota state is unreachable; retry shortly", headers: [.retryAfter: "1"])

@@ -69,7 +69,7 @@ extension Gateway {
         let feature = try fields.attribution("feature")
         let session = try fields.attribution("session")
         let experiment = try fields.attribution("experiment")
-        let now = watcher.now
+        let now = self.now
         let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
         let price = try price(model, snapshot, plan, at: now)
         let settings = snapshot.configuration.settings
@@ -131,11 +131,11 @@ extension Gateway {
             throw APIError(.conflict, "request_id_used", "request_id '\(reserveRequest.requestID)' was already \(state)", field: "request_id")
         case .limited(let refusal, let status):
             metrics.limited(refusal, tier: tier)
-            refusals.count(organization: plan.organization.id, reason: refusal.reason.rawValue, at: watcher.now, timezone: plan.timezone,
+            refusals.count(organization: plan.organization.id, reason: refusal.reason.rawValue, at: self.now, timezone: plan.timezone,
                            keys: KeyLayout(prefix: keyPrefix, partitions: settings.partitions))
             events.publish([("type", "limited"), ("node", configuration.nodeName), ("organization", plan.organization.id),
                             ("workspace", plan.workspace.id), ("key", plan.key.id), ("reason", refusal.reason.rawValue),
-                            ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: watcher.now)
+                            ("limit", refusal.limit), ("scope", refusal.scope.rawValue), ("tier", tier)], at: self.now)
             return .limited(refusal, status, retryAfterSeconds: refusal.retryAfter.map(RateLimitHeaders.retryAfterSeconds))
         }
     }
@@ -150,7 +150,7 @@ extension Gateway {
         case .open:
             metrics.decision(result: "degraded", tier: plan.tier.name)
             events.publish([("type", "degraded"), ("node", configuration.nodeName), ("organization", plan.organization.id),
-                            ("key", plan.key.id), ("tier", plan.tier.name)], at: watcher.now)
+                            ("key", plan.key.id), ("tier", plan.tier.name)], at: self.now)
             logger.warning("reservation allowed without a quota check (fail open)", metadata: [
                 "quota.decision": "degraded", "quota.tier": "\(plan.tier.name)", "quota.organization": "\(plan.organization.id)",
             ])

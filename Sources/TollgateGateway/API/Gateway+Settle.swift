@@ -112,7 +112,7 @@ extension Gateway {
         let experiment = try fields.attribution("experiment")
         let latency = try fields.count("latency_ms", maximum: 86_400_000)
         let cacheHit = try fields.bool("cache_hit")
-        let now = watcher.now
+        let now = self.now
         let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: user, at: now)
         let price = try model.map { model throws in try self.price(model, snapshot, plan, at: now) }
         let settings = snapshot.configuration.settings
@@ -138,8 +138,8 @@ extension Gateway {
         let (snapshot, token, fields) = try await prelude(request)
         let requestID = try fields.requestID()
         let apiKey = try fields.apiKey()
-        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: nil, at: watcher.now)
-        let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: watcher.now)
+        let plan = try await plan(snapshot, token: token, apiKey: apiKey, user: nil, at: self.now)
+        let entry = SpoolEntry(operation: .release, requestID: requestID, apiKey: apiKey, spooledAt: self.now)
         let outcome: ReleaseOutcome
         switch try await releaseOrSpool(entry, snapshot: snapshot, plan: plan) {
         case .settled(let done): outcome = done

@@ -37,7 +37,7 @@ extension Gateway {
             throw APIError.tooLarge
         }
         let call = try ProxyCall(api, headers: request.headers, body: Array(bytes.readableBytesView))
-        let now = watcher.now
+        let now = self.now
         let plan = try await plan(snapshot, token: token, apiKey: call.apiKey, user: call.user, at: now)
         let price = try price(call.model, snapshot, plan, at: now)
         guard let upstream = configuration.proxy.upstreams[api.provider] else {
@@ -186,7 +186,7 @@ extension Gateway {
         return SpoolEntry(operation: .commit, requestID: call.requestID, apiKey: call.apiKey, usage: usage, format: format,
                           model: price.model, provider: price.provider, priceVersion: price.versionID, prices: price.prices.effective,
                           user: call.user, feature: call.feature, session: call.session, experiment: call.experiment,
-                          latencyMillis: latencyMillis, spooledAt: watcher.now)
+                          latencyMillis: latencyMillis, spooledAt: self.now)
     }
 
     /// Returns the hold of a call the provider never answered (or refused).
@@ -194,7 +194,7 @@ extension Gateway {
         metrics.proxyCall(api: admitted.call.api.rawValue, outcome: outcome)
         defer { journal?.end(admitted.call.requestID) }
         guard admitted.holds else { return }
-        let entry = SpoolEntry(operation: .release, requestID: admitted.call.requestID, apiKey: admitted.call.apiKey, spooledAt: watcher.now)
+        let entry = SpoolEntry(operation: .release, requestID: admitted.call.requestID, apiKey: admitted.call.apiKey, spooledAt: self.now)
         do {
             _ = try await releaseOrSpool(entry, snapshot: admitted.snapshot, plan: admitted.plan)
         } catch {

@@ -15,6 +15,8 @@ import TollgateRedis
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     public let watcher: ConfigurationWatcher<GatewaySnapshot>
+    /// Redis' clock as the scripts see it: plans, refusal counts and spool times agree with them.
+    var now: Int64 { watcher.now + configuration.clockOffsetMillis }
     /// Customers this node has needed lately, kept current by ``customerFeed``.
     public let customers: CustomerCache
     public let customerFeed: CustomerChangeFeed
@@ -169,7 +171,7 @@ public final class Gateway: Sendable {
     }
 
     private func metricsResponse() -> Response {
-        spoolGauges.update(spool.status, now: watcher.now)
+        spoolGauges.update(spool.status, now: self.now)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
