@@ -53,9 +53,10 @@ TOLLGATE_TEST_REDIS=cluster swift test --skip-build \
     --filter 'EngineTests|ScriptContractTests|ConcurrencyTests|RouteTests|MultiNodeTests|MonitorTests|UsageReportTests|CLITests|CLILiveTests' \
     --skip noTPMOvershootInAnySixtySecondInterval
 # The customer store and the gateways' customer cache on the cluster, on their own: their
-# concurrent creates and gateway processes would otherwise load the suites above.
+# concurrent creates and gateway processes would otherwise load the suites above. Alone, the
+# cache's "visible within a second" is bounded with 1 s of slack, not 2.5.
 log "running the customer store suites against a Redis Cluster"
-TOLLGATE_TEST_REDIS=cluster swift test --skip-build --filter 'CustomerStoreTests|CustomerCacheTests'
+TOLLGATE_TEST_REDIS=cluster TOLLGATE_SCHEDULING_SLACK_MS=1000 swift test --skip-build --filter 'CustomerStoreTests|CustomerCacheTests'
 
 # End-to-end checks against running processes (Scripts/checks/README.md).
 for check in "$TOLLGATE_ROOT"/Scripts/checks/[0-9]*.sh; do
