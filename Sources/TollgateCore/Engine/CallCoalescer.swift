@@ -42,6 +42,12 @@ public final class CallCoalescer: Sendable {
         var waiting: [Lane: [Waiting]] = [:]
         var batches = 0
         var batchedCalls = 0
+
+        /// A call of `lane` gave its place back.
+        mutating func release(_ lane: Lane) {
+            inFlight[lane, default: 1] -= 1
+            if inFlight[lane] == 0 { inFlight[lane] = nil }
+        }
     }
 
     private let redis: any RedisExecutor
@@ -107,8 +113,7 @@ public final class CallCoalescer: Sendable {
             let dropped = state.withLock { state -> [Waiting] in
                 let dropped = state.waiting[lane] ?? []
                 state.waiting[lane] = nil
-                state.inFlight[lane, default: 1] -= 1
-                if state.inFlight[lane] == 0 { state.inFlight[lane] = nil }
+                state.release(lane)
                 return dropped
             }
             let error = RedisError(.notConnected, "not sent: the call before it in its lane found Redis unavailable (\(failure.message))",
@@ -118,8 +123,7 @@ public final class CallCoalescer: Sendable {
         }
         let taken = state.withLock { state -> [Waiting] in
             guard let queue = state.waiting[lane], !queue.isEmpty else {
-                state.inFlight[lane, default: 1] -= 1
-                if state.inFlight[lane] == 0 { state.inFlight[lane] = nil }
+                state.release(lane)
                 state.waiting[lane] = nil
                 return []
             }

@@ -221,6 +221,13 @@ local function slot(s, K, bucket)
   return ring_slot(s, K, bucket)
 end
 
+-- Starts a new window of K buckets on subject s at bucket c: every slot is zero, and ring
+-- groups read or kept belong to another window (`stale`: stored ones may be there too).
+local function start_window(s, K, c, stale)
+  s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = K, c, 0, 0, 0, 0
+  s.reset, s.stale, s.groups, s.dirty = true, stale, {}, {}
+end
+
 -- Unpacks subject `field` from its header `raw` (nil: new) and `graw`, the stored ring group of
 -- bucket c (false: none), and brings it to bucket c, day and month. `windowed`: true starts a
 -- window if the subject keeps none, nil keeps whatever it has. `advance` false leaves the window
@@ -275,10 +282,7 @@ local function load(field, raw, graw, windowed, K, c, day, month, advance)
       end
       if d > 0 then s[S_NEWEST], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = c, 0, 0 end
     elseif windowed then
-      -- A new window: every slot is zero; ring groups left from an earlier window are stale.
-      s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s.reset, s.stale = K, c, 0, 0, true, raw ~= nil
-      -- (Groups read above belong to a ring of another size: none of them is this window's.)
-      s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS], s.groups, s.dirty = 0, 0, {}, {}
+      start_window(s, K, c, raw ~= nil)
     else
       s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = 0, c, 0, 0, 0, 0
     end
@@ -308,8 +312,7 @@ local function subject(field, raw, graw, windowed, K, c, day, month)
     s = load(field, raw, graw, windowed, K, c, day, month)
     loaded[field] = s
   elseif windowed and s[S_WINDOW] ~= K then
-    s[S_WINDOW], s[S_NEWEST], s[S_WINDOW_TOKENS], s[S_WINDOW_REQUESTS], s[S_NEWEST_TOKENS], s[S_NEWEST_REQUESTS] = K, c, 0, 0, 0, 0
-    s.reset, s.stale, s.groups, s.dirty = true, true, {}, {}
+    start_window(s, K, c, true)
   end
   return s
 end
