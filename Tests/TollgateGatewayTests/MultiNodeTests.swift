@@ -120,12 +120,13 @@ struct MultiNodeTests {
                     seen.append(ContinuousClock.now - changed)
                     break
                 }
-                if ContinuousClock.now - changed > .seconds(3) { Issue.record("node \(node.port) kept the old price"); break }
+                if ContinuousClock.now - changed > .seconds(3) + schedulingSlack { Issue.record("node \(node.port) kept the old price"); break }
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
         #expect(seen.count == 2)
-        #expect(seen.allSatisfy { $0 < .seconds(1) }, "seen after \(seen)")
+        // Within a second, plus the scheduling slack of a loaded machine.
+        #expect(seen.allSatisfy { $0 < .seconds(1) + schedulingSlack }, "seen after \(seen)")
         for node in nodes { #expect(await node.terminate() == 0) }
         try await redis.deleteKeys(prefix: prefix + ":")
         await redis.shutdown()
@@ -170,7 +171,8 @@ struct MultiNodeTests {
         let accepted = outcomes.filter { $0.0 == 200 || $0.0 == 202 }
         #expect(accepted.count == outcomes.count, "statuses: \(Set(outcomes.map(\.0)))")
         #expect(outcomes.contains { $0.0 == 202 }, "some records went to the spool")
-        #expect(outcomes.allSatisfy { $0.1 < .milliseconds(1_500) }, "slowest \(outcomes.map(\.1).max() ?? .zero)")
+        // Answered within the gateways' 300 ms Redis timeout (then spooled), plus scheduling slack.
+        #expect(outcomes.allSatisfy { $0.1 < .milliseconds(300) + schedulingSlack }, "slowest \(outcomes.map(\.1).max() ?? .zero)")
 
         // Both spools drain; then the ledger holds every record exactly once.
         var entries: [LedgerEntry] = []
